@@ -1,0 +1,663 @@
+"""Secret redaction, applied before anything is stored, printed or sent.
+
+Every analysis history row, every FailureAnalysis JSON and every notification payload passes
+through :func:`redact` (free text) or :func:`redact_obj` (a JSON-like tree). Each secret is
+replaced by ``[REDACTED:<rule-name>]``; the context around it stays, so the text is still
+useful::
+
+    Authorization: Bearer abc123…         ->  Authorization: Bearer [REDACTED:bearer-token]
+    https://user:pw@host/x                 ->  https://user:[REDACTED:url-password]@host/x
+    password=hunter2                       ->  password=[REDACTED:password-assignment]
+    https://hooks.slack.com/services/T/B/x ->  https://hooks.slack.com/services/[REDACTED:slack-webhook]
+
+How it works (the gitleaks recipe, in pure ``re``):
+
+* Each :class:`Rule` has cheap lowercase ``keywords``. The text is lowercased once; a rule's
+  regex runs only on the lines that contain one of its keywords (found with ``str.find``),
+  so most of a log is never seen by most regexes. Block rules (private keys) may run past
+  the line. Every regex starts at a literal or a bounded run, so the work stays linear.
+* A rule's secret is its group named ``secret`` (or ``secret2``…, the first that took part),
+  else the whole match. An optional ``check`` rejects placeholders (``${X}``, ``{{ … }}``,
+  ``***``), stopwords and paths, so ``token: {{ secrets.X }}`` stays readable.
+* Overlapping findings merge into one redaction, named after the earliest, longest one
+  (ties go to the rule listed first: vendor formats before generic assignments). Findings
+  that overlap an existing ``[REDACTED:…]`` marker are dropped: ``redact`` is idempotent.
+
+Only the stdlib is imported; the regexes compile on first use.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from ..errors import ConfigError
+
+__all__ = ["RULES", "Redactor", "Rule", "redact", "redact_obj"]
+
+#: Replacement format; ``{name}`` is the rule name.
+MARKER = "[REDACTED:{name}]"
+_MARKER_RE = re.compile(r"\[REDACTED:[^\]\s]{0,64}\]")
+_MARKER_PREFIX = "[REDACTED:"
+#: How far past its starting line a block rule (a private key) may reach.
+_BLOCK_REACH = 20_000
+_RULE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+
+Check = Callable[["re.Match[str]", str], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One kind of secret: what it looks like and how to find it cheaply.
+
+    ``pattern`` is a Python regex (compiled with ``re.ASCII``); its group ``secret`` (or
+    ``secret2``, ``secret3``…) is what gets replaced, the rest is kept as context.
+    ``keywords`` are lowercase literals, one of which every match contains: the prefilter.
+    ``check(match, secret)`` may veto a match (placeholders, prose). ``block`` rules span
+    several lines (a PEM body).
+    """
+
+    name: str
+    pattern: str
+    notes: str
+    keywords: tuple[str, ...] = ()
+    ignore_case: bool = False
+    check: Check | None = field(default=None, repr=False, compare=False)
+    block: bool = False
+
+
+# --------------------------------------------------------------------------- checks
+
+
+_STOPWORDS = frozenset(
+    """none null nil true false undefined empty unset required optional expired invalid
+    missing redacted masked hidden secret secrets password token tokens string str bool
+    boolean int integer yes no ok n/a na value default disabled enabled""".split()
+)
+_STATEMENT_PREFIX = re.compile(
+    r"""[ \t]*(?:\d{4}-\d\d-\d\d[T ][0-9:.,]+Z?[ \t]+)?   # an optional log timestamp
+    (?:(?:-|export|set|ENV|local|readonly|declare)[ \t]+)*  # YAML list item, shell keywords
+    [{,"'\\ \t]*""",
+    re.ASCII | re.VERBOSE,
+)
+_HEADER_FLAG = re.compile(r"""(?:^|[\s;&|])(?:-H|--header)[ \t=]*["']?$""", re.ASCII)
+
+
+def _is_placeholder(value: str) -> bool:
+    """True for values that only point at a secret: ``${X}``, ``{{ x }}``, ``$(cat …)``, ``***``."""
+    v = value.strip().strip("\"'")
+    if not v:
+        return True
+    if v.startswith(_MARKER_PREFIX) or v.lower() in _STOPWORDS:
+        return True
+    first = v[0]
+    if first == "$":
+        return len(v) == 1 or v[1] in "{(" or v[1].isalpha() or v[1] == "_"
+    if first in "{<" or v.startswith(("%(", "%s", "%{", "#{", "@@")):
+        return True
+    if v[0] == "%" and v[-1] == "%" and len(v) > 2:  # %WINDOWS_VAR%
+        return True
+    if set(v) <= set("*•#") or set(v) <= {"x"} or set(v) <= {"X"}:
+        return True
+    return False
+
+
+def _looks_like_path(value: str) -> bool:
+    return value.startswith(("/", "./", "../", "~/")) and " " not in value
+
+
+def _token_like(value: str, min_len: int = 8) -> bool:
+    """A credential-shaped word: long enough, letters and digits (prose rarely is)."""
+    return (
+        len(value) >= min_len
+        and any(c.isdigit() for c in value)
+        and any(c.isalpha() for c in value)
+    )
+
+
+def _key_starts_statement(text: str, keyword_start: int) -> bool:
+    """True when the key ending at ``keyword_start`` begins a config line or a header flag."""
+    i = keyword_start
+    while i > 0 and (text[i - 1].isalnum() or text[i - 1] in "_.-"):
+        i -= 1
+    line_start = text.rfind("\n", max(0, i - 300), i) + 1
+    prefix = text[line_start:i]
+    if line_start == 0 and i > 300:
+        return False
+    return _STATEMENT_PREFIX.fullmatch(prefix) is not None or _HEADER_FLAG.search(prefix) is not None
+
+
+def _check_context_value(match: re.Match[str], secret: str) -> bool:
+    """Context rules: anything but a placeholder."""
+    return not _is_placeholder(secret)
+
+
+def _check_assignment(match: re.Match[str], secret: str) -> bool:
+    """``key = value`` rules: no placeholder, no path; prose-like ``key: word`` needs a config line."""
+    if _is_placeholder(secret) or _looks_like_path(secret):
+        return False
+    if match.group("op") == ":" and match.group("bare") is not None:
+        return _key_starts_statement(match.string, match.start()) or _token_like(secret)
+    return True
+
+
+def _check_basic(match: re.Match[str], secret: str) -> bool:
+    """Bare ``Basic xyz`` counts only when xyz decodes to ``user:password``."""
+    if match.group("secret") is not None:
+        return not _is_placeholder(secret)
+    try:
+        decoded = base64.b64decode(secret + "=" * (-len(secret) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return b":" in decoded and all(32 <= b < 127 for b in decoded)
+
+
+def _check_authorization(match: re.Match[str], secret: str) -> bool:
+    """``Authorization: <scheme> value``; without a known scheme the value must look like a token."""
+    if _is_placeholder(secret):
+        return False
+    return match.group("scheme") is not None or _token_like(secret, 12)
+
+
+# --------------------------------------------------------------------------- the rules
+
+_SEP = r"""\\?["']?[ \t]*(?P<op>:=|=>|[:=])[ \t]*"""
+_VALUE = (
+    r"""(?:\\?"(?P<secret>(?:[^"\\\r\n]|\\[^"\r\n]){1,2048})\\?"?"""
+    r"""|'(?P<secret2>[^'\r\n]{1,2048})'?"""
+    r"""|(?P<bare>(?P<secret3>[^\s"'`,;&<>(){}\[\]\\]{1,2048})))"""
+)
+_KEY_END = r"(?![A-Za-z0-9_.\-])"
+
+
+def _compound(*words: str) -> str:
+    """``api key`` -> ``api[_-]?key`` (matches api_key, api-key, apikey, apiKey)."""
+    return "|".join(r"[_-]?".join(w.split()) for w in words)
+
+
+def _keywords(*words: str) -> tuple[str, ...]:
+    """Every spelling of each compound word that the prefilter must look for."""
+    out: list[str] = []
+    for w in words:
+        parts = w.split()
+        for joiner in ("_", "-", ""):
+            spelled = joiner.join(parts)
+            if spelled not in out:
+                out.append(spelled)
+    return tuple(out)
+
+
+def _assignment(keys: str) -> str:
+    return (
+        rf"(?:--(?:{keys}){_KEY_END}(?:[ \t]*=[ \t]*|[ \t]+)(?P<flag>)"
+        rf"|(?:{keys}){_KEY_END}{_SEP})"
+        + _VALUE
+    )
+
+
+_PASSWORD_KEYS = r"(?<![A-Za-z])(?:pass|pwd)|passw(?:or)?d|passphrase|passcode"
+_SECRET_WORDS = (
+    "secret", "token", "api key", "access key", "secret key", "private key", "client secret",
+    "account key", "session key", "signing key", "encryption key", "master key", "credentials",
+    "credential",
+)
+_SECRET_KEYS = _compound(*_SECRET_WORDS)
+_AUTH_HEADER = r"""(?:(?<![A-Za-z0-9_-])(?:proxy-)?authorization\\?["']?[ \t]*[:=][ \t]*\\?["']?)"""
+_TOKEN_CHARS = r"[A-Za-z0-9._~+/-]"
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        "private-key",
+        r"-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----"
+        r"(?P<secret>[\s\S]{1,16384}?(?=-----END[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----)"
+        r"|(?:(?:[ \t]|\r?\n|(?:\\+r)?\\+n)+"
+        r"(?:[A-Za-z0-9+/=]{8,}|Proc-Type:[^\r\n\\]*|DEK-Info:[^\r\n\\]*))+)",
+        "PEM private key body (RSA, EC, OPENSSH, ENCRYPTED, PGP …); BEGIN/END lines stay. "
+        "Also a key truncated before END, and keys inside JSON strings (\\n escapes).",
+        ("private key",),
+        block=True,
+    ),
+    Rule(
+        "jwt",
+        r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*",
+        "JSON Web Token: base64url header and payload both starting '{\"' (eyJ), signature "
+        "optional (alg none). Other base64 is left alone.",
+        ("eyj",),
+    ),
+    Rule(
+        "github-token",
+        r"gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{82,255}",
+        "GitHub classic (ghp_ PAT, gho_ OAuth, ghu_ user-to-server, ghs_ server-to-server / "
+        "Actions, ghr_ refresh) + 36, fine-grained github_pat_ + 82. Pre-2021 40-hex tokens "
+        "are indistinguishable from git SHAs and are not matched.",
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+    ),
+    Rule(
+        "gitlab-token",
+        r"gl(?:pat|dt|ft|imt|ptt|rt|cbt|soat|oas|agent|ffct|wt)-[A-Za-z0-9_-]{20,255}"
+        r"|GR1348941[A-Za-z0-9_-]{20,255}",
+        "GitLab personal/deploy/feed/trigger/runner/CI-job/OAuth/agent tokens (glpat- …) and "
+        "runner registration tokens (GR1348941…).",
+        ("glpat-", "gldt-", "glft-", "glimt-", "glptt-", "glrt-", "glcbt-", "glsoat-", "gloas-",
+         "glagent-", "glffct-", "glwt-", "gr1348941"),
+    ),
+    Rule(
+        "slack-webhook",
+        r"hooks\.slack(?:-gov)?\.com/(?:services|workflows|triggers)/(?P<secret>[A-Za-z0-9+/_-]{8,})",
+        "Slack incoming-webhook / workflow / trigger URL; the path after services/ is the secret.",
+        ("hooks.slack",),
+    ),
+    Rule(
+        "slack-token",
+        r"(?:xoxe\.)?xox[abeoprs]-[A-Za-z0-9][A-Za-z0-9-]{8,}|xapp-[0-9]-[A-Za-z0-9-]{10,}",
+        "Slack bot (xoxb-), user (xoxp-), app-level (xapp-), legacy/workspace (xoxa-, xoxo-, "
+        "xoxs-, xoxr-) and refresh (xoxe.) tokens.",
+        ("xox", "xapp-"),
+    ),
+    Rule(
+        "teams-workflow-sig",
+        r"(?:logic\.azure\.com|powerplatform\.com|powerautomate\.com)[^\s\"'<>]{0,2048}?"
+        r"(?:[?&]|&amp;|\\u0026)sig=(?P<secret>[A-Za-z0-9%_.~+/=-]+)",
+        "Teams Workflows / Power Automate trigger URL (*.logic.azure.com, *.powerplatform.com): "
+        "only the sig= value is secret; host and workflow id stay.",
+        ("sig=",),
+        ignore_case=True,
+    ),
+    Rule(
+        "teams-webhook",
+        r"(?:webhook\.office\.com|outlook\.office(?:365)?\.com)/webhook(?:b2)?/"
+        r"(?P<secret>[A-Za-z0-9@/_.-]{8,})",
+        "Legacy Office 365 connector webhook (*.webhook.office.com/webhookb2/…, retired 2026); "
+        "the path is the secret.",
+        ("office.com/webhook", "office365.com/webhook"),
+        ignore_case=True,
+    ),
+    Rule(
+        "url-signature",
+        r"(?:[?&]|&amp;|\\u0026)(?:sig|signature|x-amz-signature|x-amz-security-token|"
+        r"x-goog-signature)=(?P<secret>[A-Za-z0-9%_.~+/=-]+)",
+        "Signed URLs: Azure SAS sig=, S3 presigned X-Amz-Signature / X-Amz-Security-Token, "
+        "GCS X-Goog-Signature. The URL stays, the signature goes.",
+        ("sig=", "signature=", "x-amz-security-token="),
+        ignore_case=True,
+    ),
+    Rule(
+        "aws-access-key-id",
+        r"\b(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}\b",
+        "AWS access key id (AKIA long-term, ASIA STS, ABIA, ACCA, A3T…): 20 uppercase chars.",
+        ("akia", "asia", "abia", "acca", "a3t"),
+    ),
+    Rule(
+        "aws-secret-access-key",
+        r"(?:aws[_-]?)?secret[_-]?access[_-]?key\\?[\"']?[ \t]*(?::=|=>|[:=])[ \t]*\\?[\"']?"
+        r"(?P<secret>[A-Za-z0-9/+=]{16,})",
+        "aws_secret_access_key = …, AWS_SECRET_ACCESS_KEY=…, \"SecretAccessKey\": \"…\" "
+        "(aws sts output): the 40-char secret next to its key name.",
+        _keywords("secret access key"),
+        ignore_case=True,
+        check=_check_context_value,
+    ),
+    Rule(
+        "pagerduty-key",
+        r"(?:routing|integration|service|pagerduty[A-Za-z0-9_-]{0,40}?)[_-]?key"
+        r"\\?[\"']?[ \t]*(?::=|=>|[:=])[ \t]*\\?[\"']?(?P<secret>[A-Za-z0-9+_-]{20,64})"
+        r"(?![A-Za-z0-9+_-])",
+        "PagerDuty Events routing / integration / service keys: 32 chars with no vendor "
+        "prefix, so only next to routing_key, integration_key, service_key, PAGERDUTY_…KEY.",
+        (*_keywords("routing key", "integration key", "service key"), "pagerduty"),
+        ignore_case=True,
+        check=_check_context_value,
+    ),
+    Rule(
+        "npm-token",
+        r"npm_[A-Za-z0-9]{36,255}",
+        "npm access token (npm_ + 36).",
+        ("npm_",),
+    ),
+    Rule(
+        "pypi-token",
+        r"pypi-(?:AgEIcHlwaS5vcmc|AgENdGVzdC5weXBpLm9yZw)[A-Za-z0-9_-]{16,}",
+        "PyPI / TestPyPI API token (macaroon starting pypi-AgEIcHlwaS5vcmc).",
+        ("pypi-ag",),
+    ),
+    Rule(
+        "google-api-key",
+        r"AIza[0-9A-Za-z_-]{35,}",
+        "Google Cloud / Firebase API key (AIza + 35).",
+        ("aiza",),
+    ),
+    Rule(
+        "anthropic-api-key",
+        r"sk-ant-[a-z]{2,10}[0-9]{2}-[A-Za-z0-9_-]{20,}",
+        "Anthropic API / admin keys (sk-ant-api03-…).",
+        ("sk-ant-",),
+    ),
+    Rule(
+        "openai-api-key",
+        r"(?<![A-Za-z0-9_-])sk-(?:(?:proj|svcacct|admin)-[A-Za-z0-9_-]{20,}"
+        r"|[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}|[A-Za-z0-9]{48}(?![A-Za-z0-9]))",
+        "OpenAI keys: sk-proj-/sk-svcacct-/sk-admin- and legacy sk-… (T3BlbkFJ marker).",
+        ("sk-",),
+    ),
+    Rule(
+        "bearer-token",
+        rf"{_AUTH_HEADER}bearer[ \t]+(?P<secret>{_TOKEN_CHARS}+=*)"
+        rf"|(?<![A-Za-z0-9_-])bearer[ \t]+(?P<secret2>(?={_TOKEN_CHARS}{{0,4096}}[0-9])"
+        rf"{_TOKEN_CHARS}{{16,}}=*)",
+        "Authorization: Bearer <token> (any value), or a bare 'Bearer <token>' whose token has "
+        "16+ chars including a digit (so prose such as 'Bearer token' stays).",
+        ("bearer",),
+        ignore_case=True,
+        check=_check_context_value,
+    ),
+    Rule(
+        "basic-auth",
+        rf"{_AUTH_HEADER}basic[ \t]+(?P<secret>[A-Za-z0-9+/]+=*)"
+        r"|(?<![A-Za-z0-9_-])basic[ \t]+(?P<secret2>[A-Za-z0-9+/]{8,}={0,2})(?![A-Za-z0-9+/=])",
+        "Authorization: Basic <base64>; a bare 'Basic xyz' only when xyz decodes to user:password.",
+        ("basic",),
+        ignore_case=True,
+        check=_check_basic,
+    ),
+    Rule(
+        "authorization-header",
+        rf"{_AUTH_HEADER}(?!bearer\b|basic\b)"
+        r"(?:(?P<scheme>token|bot|apikey|api-key|key|sso-key|pat|gitlab|digest|negotiate|ntlm"
+        r"|hmac|aws4-hmac-sha256|splunk)[ \t]+)?"
+        r"(?P<secret>[^\s\"'`,;]+(?:(?<=,)[ \t]*[^\s\"'`,;]+|[ \t]*,[ \t]*[^\s\"'`,;]+){0,20})",
+        "Authorization / Proxy-Authorization with another scheme (token as curl -H and gh use, "
+        "Digest, AWS4-HMAC-SHA256 …), or no scheme and a token-shaped value.",
+        ("authorization",),
+        ignore_case=True,
+        check=_check_authorization,
+    ),
+    Rule(
+        "url-password",
+        r"://[^\s:/?#@\"'<>]{0,256}:(?P<secret>[^\s/?#\"'<>]{1,1024})@",
+        "Password in a URL's userinfo (scheme://user:password@host); user and host stay.",
+        ("@",),
+        check=_check_context_value,
+    ),
+    Rule(
+        "password-assignment",
+        _assignment(_PASSWORD_KEYS),
+        "password= / passwd= / pwd= / pass= / passphrase= in k=v, k: v, \"k\": \"v\", "
+        "K_PASSWORD=v and --password v forms. Keys must end with the word "
+        "(password_reset_url is not one); placeholders, empty values and paths stay; a mid-line "
+        "'password: word' needs a letters-and-digits value.",
+        ("pass", "pwd"),
+        ignore_case=True,
+        check=_check_assignment,
+    ),
+    Rule(
+        "secret-assignment",
+        _assignment(_SECRET_KEYS),
+        "secret= / token= / api_key= / apikey= / access_token= / client_secret= / "
+        "*_SECRET_KEY= / credentials= … in the same forms as password-assignment "
+        "(GITHUB_TOKEN=v, \"SessionToken\": \"v\", PRIVATE-TOKEN: v).",
+        _keywords(*_SECRET_WORDS),
+        ignore_case=True,
+        check=_check_assignment,
+    ),
+)
+
+
+# --------------------------------------------------------------------------- the engine
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    rule: Rule
+    regex: re.Pattern[str]
+    priority: int
+
+
+def _compile(rule: Rule, priority: int) -> _Compiled:
+    flags = re.ASCII | (re.IGNORECASE if rule.ignore_case else 0)
+    return _Compiled(rule, re.compile(rule.pattern, flags), priority)
+
+
+@cache
+def _builtin() -> tuple[_Compiled, ...]:
+    return tuple(_compile(rule, i) for i, rule in enumerate(RULES))
+
+
+def _secret_span(match: re.Match[str]) -> tuple[int, int]:
+    """The span of the first participating ``secret*`` group (else the whole match), trimmed."""
+    start, end = match.span()
+    for name, value in match.groupdict().items():
+        if value is not None and name.startswith("secret"):
+            start, end = match.span(name)
+            break
+    text = match.string
+    while start < end:  # trim whitespace and \n-style escapes (a PEM body inside JSON)
+        if text[start].isspace():
+            start += 1
+        elif end - start >= 2 and text[start] == "\\" and text[start + 1] in "nrt":
+            start += 2
+        else:
+            break
+    while start < end:
+        if text[end - 1].isspace():
+            end -= 1
+        elif end - start >= 2 and text[end - 2] == "\\" and text[end - 1] in "nrt":
+            end -= 2
+        else:
+            break
+    return start, end
+
+
+def _lower_same_length(text: str) -> str:
+    """ASCII-compatible lowercase whose offsets equal ``text``'s (for the keyword prefilter)."""
+    if text.isascii():
+        return text.lower()
+    lowered = text.replace("\u0130", "I").lower()  # U+0130 is the one char lower() widens
+    if len(lowered) == len(text):
+        return lowered
+    return text.translate({c: c + 32 for c in range(65, 91)})
+
+
+class Redactor:
+    """Redacts the built-in :data:`RULES` plus ``extra_patterns`` from config.
+
+    ``extra_patterns`` are ``(name, regex)`` pairs; a group named ``secret`` marks the part
+    to replace (else the whole match). They run on the whole text (no prefilter).
+    """
+
+    def __init__(self, extra_patterns: Iterable[tuple[str, str]] = (), *, _prefilter: bool = True) -> None:
+        self._extra = tuple(self._user_rule(i, pair) for i, pair in enumerate(extra_patterns))
+        self._prefilter = _prefilter
+
+    @staticmethod
+    def _user_rule(index: int, pair: tuple[str, str]) -> _Compiled:
+        key = f"redaction.patterns[{index}]"
+        try:
+            name, pattern = pair
+        except (TypeError, ValueError):
+            raise ConfigError("not a (name, regex) pair", key=key, value=pair, expected="[name, regex]") from None
+        if not isinstance(name, str) or not _RULE_NAME.fullmatch(name):
+            raise ConfigError("bad rule name", key=f"{key}.name", value=name,
+                              expected="lowercase letters, digits, '.', '_', '-' (max 64)")
+        if any(rule.name == name for rule in RULES):
+            raise ConfigError("rule name is already a built-in rule", key=f"{key}.name", value=name,
+                              expected="a new name")
+        if not isinstance(pattern, str):
+            raise ConfigError("regex must be a string", key=f"{key}.regex", value=pattern, expected="a regex")
+        try:
+            regex = re.compile(pattern)
+        except re.error as exc:
+            raise ConfigError(f"invalid regex: {exc}", key=f"{key}.regex", value=pattern,
+                              expected="a Python regular expression") from None
+        if regex.search("") is not None:
+            raise ConfigError("regex matches the empty string", key=f"{key}.regex", value=pattern,
+                              expected="a regex that needs at least one character")
+        return _Compiled(Rule(name, pattern, "user rule from config"), regex, len(RULES) + index)
+
+    # -- public
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret replaced by ``[REDACTED:<rule-name>]``."""
+        if not isinstance(text, str):
+            raise TypeError(f"redact() takes str, not {type(text).__name__}")
+        if not text:
+            return text
+        spans = self._merge(self._find(text), text)
+        if not spans:
+            return text
+        out: list[str] = []
+        pos = 0
+        for start, end, name in spans:
+            out.append(text[pos:start])
+            out.append(MARKER.format(name=name))
+            pos = end
+        out.append(text[pos:])
+        return "".join(out)
+
+    def redact_obj(self, obj: Any) -> Any:
+        """A deep copy of dicts/lists/tuples with every string value redacted (keys are kept).
+
+        A string under a secret-looking key (``password``, ``api_key``, ``routing_key`` …)
+        is replaced whole, since it has no ``key=`` context of its own.
+        """
+        return self._redact_obj(obj, None)
+
+    # -- internals
+
+    def _redact_obj(self, obj: Any, key: object) -> Any:
+        if isinstance(obj, str):
+            if isinstance(key, str) and obj and not _is_placeholder(obj):
+                name = _secret_key_rule(key)
+                if name is not None and not _MARKER_RE.fullmatch(obj):
+                    return MARKER.format(name=name)
+            return self.redact(obj)
+        if isinstance(obj, dict):
+            return {k: self._redact_obj(v, k) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [self._redact_obj(v, key) for v in obj]
+        if isinstance(obj, tuple):
+            items = [self._redact_obj(v, key) for v in obj]
+            return type(obj)(*items) if hasattr(obj, "_fields") else tuple(items)
+        return obj
+
+    def _rules(self) -> tuple[_Compiled, ...]:
+        return _builtin() + self._extra
+
+    def _find(self, text: str) -> list[tuple[int, int, int, str]]:
+        found: list[tuple[int, int, int, str]] = []
+        lowered = _lower_same_length(text) if self._prefilter else ""
+        n = len(text)
+        for compiled in _builtin():
+            rule = compiled.rule
+            if self._prefilter:
+                windows = _keyword_lines(text, lowered, rule.keywords)
+            else:
+                windows = [(0, n)]
+            for line_start, line_end in windows:
+                end = min(n, line_end + _BLOCK_REACH) if rule.block else line_end
+                _scan(compiled, text, line_start, end, line_end if rule.block else end, found)
+        for compiled in self._extra:
+            _scan(compiled, text, 0, n, n, found)
+        return found
+
+    @staticmethod
+    def _merge(found: list[tuple[int, int, int, str]], text: str) -> list[tuple[int, int, str]]:
+        if not found:
+            return []
+        markers = [m.span() for m in _MARKER_RE.finditer(text)] if _MARKER_PREFIX in text else []
+        if markers:
+            found = [f for f in found if not _overlaps_any(f[0], f[1], markers)]
+        found.sort(key=lambda f: (f[0], f[0] - f[1], f[2]))
+        merged: list[tuple[int, int, str]] = []
+        for start, end, _priority, name in found:
+            if merged and start < merged[-1][1]:
+                last = merged[-1]
+                if end > last[1]:
+                    merged[-1] = (last[0], end, last[2])
+                continue
+            merged.append((start, end, name))
+        return merged
+
+
+def _overlaps_any(start: int, end: int, spans: Sequence[tuple[int, int]]) -> bool:
+    return any(s < end and start < e for s, e in spans)
+
+
+def _keyword_lines(text: str, lowered: str, keywords: tuple[str, ...]) -> list[tuple[int, int]]:
+    """The (start, end) of every line that contains one of ``keywords``, in order, unique."""
+    lines: set[tuple[int, int]] = set()
+    n = len(text)
+    for keyword in keywords:
+        hit = lowered.find(keyword)
+        while hit != -1:
+            start = text.rfind("\n", 0, hit) + 1
+            end = text.find("\n", hit)
+            if end == -1:
+                end = n
+            lines.add((start, end))
+            hit = lowered.find(keyword, end)
+    return sorted(lines)
+
+
+def _scan(
+    compiled: _Compiled,
+    text: str,
+    pos: int,
+    endpos: int,
+    start_limit: int,
+    found: list[tuple[int, int, int, str]],
+) -> None:
+    """Collect the rule's accepted secrets whose match starts in [pos, start_limit)."""
+    regex, check, name, priority = compiled.regex, compiled.rule.check, compiled.rule.name, compiled.priority
+    while pos < start_limit:
+        match = regex.search(text, pos, endpos)
+        if match is None or match.start() >= start_limit:
+            return
+        start, end = _secret_span(match)
+        if start < end and (check is None or check(match, text[start:end])):
+            found.append((start, end, priority, name))
+            pos = max(match.end(), match.start() + 1)
+        else:
+            pos = match.start() + 1
+
+
+_SECRET_KEY_NAMES: tuple[tuple[re.Pattern[str], str], ...] = ()
+
+
+def _secret_key_rule(key: str) -> str | None:
+    """The rule that names values stored under ``key`` (``password`` -> password-assignment)."""
+    global _SECRET_KEY_NAMES
+    if not _SECRET_KEY_NAMES:
+        _SECRET_KEY_NAMES = (
+            (re.compile(r"(?:[\w.-]*?)(?:routing|integration|service|pagerduty[\w-]*?)[_-]?key", re.I | re.A), "pagerduty-key"),
+            (re.compile(rf"[\w.-]*?(?:{_PASSWORD_KEYS})", re.I | re.A), "password-assignment"),
+            (re.compile(rf"[\w.-]*?(?:{_SECRET_KEYS})", re.I | re.A), "secret-assignment"),
+        )
+    for regex, name in _SECRET_KEY_NAMES:
+        if regex.fullmatch(key):
+            return name
+    return None
+
+
+_default: Redactor | None = None
+
+
+def _default_redactor() -> Redactor:
+    global _default
+    if _default is None:
+        _default = Redactor()
+    return _default
+
+
+def redact(text: str) -> str:
+    """``text`` with every secret the built-in :data:`RULES` know replaced by ``[REDACTED:<rule>]``."""
+    return _default_redactor().redact(text)
+
+
+def redact_obj(obj: Any) -> Any:
+    """A redacted deep copy of a JSON-like tree (dict/list/tuple); see :meth:`Redactor.redact_obj`."""
+    return _default_redactor().redact_obj(obj)
