@@ -64,6 +64,7 @@ class _StageTable:
     raw: Mapping[str, Any]
     paths: Mapping[str, str]
     prefix: str  # where a key that is not written would go
+    latest: frozenset[str] = frozenset()  # keys the env overlay wrote
 
     def key_of(self, key: str) -> str:
         return self.paths.get(key, f"{self.prefix}.{key}")
@@ -97,6 +98,7 @@ class ProjectConfig:
             key_of=table.key_of,
             file=self.source,
             problems=problems,
+            latest=table.latest,
         )
         raise_all(problems)
         assert retry is not None
@@ -114,6 +116,7 @@ class ProjectConfig:
             key_of=table.key_of,
             file=self.source,
             problems=problems,
+            latest=table.latest,
         )
         raise_all(problems)
         assert resources is not None
@@ -182,6 +185,7 @@ def load_config_text(
             file=source,
             problems=problems,
             lenient=stages is None,
+            latest=table.latest,
         )
     for name, table in tables["resources"].items():
         if not clean("resources", name) or (stages is not None and name not in stages):
@@ -192,6 +196,7 @@ def load_config_text(
             key_of=table.key_of,
             file=source,
             problems=problems,
+            latest=table.latest,
         )
     raise_all(_unique(problems))
     assert pipeline is not None
@@ -256,7 +261,7 @@ def _stage_tables(
         paths = {key: f"{root_path}.{key}" for key in base}
         paths |= {key: f"{env_path}.{key}" for key in top}
         prefix = env_path if name in over else root_path
-        out[name] = _StageTable({**base, **top}, paths, prefix)
+        out[name] = _StageTable({**base, **top}, paths, prefix, frozenset(top))
     return out
 
 

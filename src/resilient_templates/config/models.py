@@ -64,14 +64,14 @@ _INT32_MAX = 2**31 - 1
 
 
 def toml_type(value: object) -> str:
-    """The TOML name of a parsed value's type (for 'must be X, not Y' messages)."""
+    """'a string', 'an integer': the TOML type of a parsed value, with its article."""
     if isinstance(value, bool):
-        return "boolean"
-    names = {str: "string", int: "integer", float: "float", list: "array", dict: "table"}
+        return "a boolean"
+    names = {str: "a string", int: "an integer", float: "a float", list: "an array", dict: "a table"}
     for kind, name in names.items():
         if isinstance(value, kind):
             return name
-    return "date/time"
+    return "a date/time"
 
 
 def _fail(problem: str, expected: str) -> PydanticCustomError:
@@ -112,7 +112,7 @@ def _duration(*, positive: bool = False, whole: str | None = None) -> Callable[[
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             raise _fail(
                 f"a duration must be a string or an integer number of seconds, "
-                f"not a {toml_type(value)}",
+                f"not {toml_type(value)}",
                 expected_duration,
             )
         try:
@@ -159,7 +159,7 @@ def _integer(
 ) -> Callable[[Any], int]:
     def parse(value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise _fail(f"must be an integer, not a {toml_type(value)}{float_hint}", expected)
+            raise _fail(f"must be an integer, not {toml_type(value)}{float_hint}", expected)
         if value < minimum:
             raise _fail(too_small or f"must be at least {minimum}", expected)
         return value
@@ -172,7 +172,7 @@ def _choice(choices: tuple[str, ...], what: str) -> Callable[[Any], str]:
 
     def parse(value: Any) -> str:
         if not isinstance(value, str):
-            raise _fail(f"{what} must be a string, not a {toml_type(value)}", expected)
+            raise _fail(f"{what} must be a string, not {toml_type(value)}", expected)
         if value not in choices:
             raise _fail(f"unknown {what}", expected)
         return value
@@ -193,7 +193,7 @@ def _string(pattern: str, *, max_length: int, expected: str) -> Callable[[Any], 
 
     def parse(value: Any) -> str:
         if not isinstance(value, str):
-            raise _fail(f"must be a string, not a {toml_type(value)}", expected)
+            raise _fail(f"must be a string, not {toml_type(value)}", expected)
         if len(value) > max_length:
             raise _fail(f"is {len(value)} characters long, longer than {max_length}", expected)
         if not compiled.fullmatch(value):
@@ -244,7 +244,7 @@ def _quantity(kind: str) -> Callable[[Any], str | int | float]:
     def parse(value: Any) -> str | int | float:
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise _fail(
-                f"a quantity must be a string or a number, not a {toml_type(value)}", expected
+                f"a quantity must be a string or a number, not {toml_type(value)}", expected
             )
         try:
             Quantity.parse(value)

@@ -91,12 +91,12 @@ def _one(
         )
     if kind in ("model_type", "dict_type", "model_attributes_type"):
         return ConfigError(
-            f"must be a table, not a {toml_type(value)}", file=file, key=key, value=value,
+            f"must be a table, not {toml_type(value)}", file=file, key=key, value=value,
             expected="a table", has_value=True,
         )
     if kind == "list_type":
         return ConfigError(
-            f"must be an array, not a {toml_type(value)}", file=file, key=key, value=value,
+            f"must be an array, not {toml_type(value)}", file=file, key=key, value=value,
             expected="an array such as ['10s', '1m']", has_value=True,
         )
     return ConfigError(error["msg"], file=file, key=key, value=value, has_value=True)

@@ -10,7 +10,7 @@ an error, never silently ignored. Every retry is checked with ``policy.check_fit
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
@@ -139,6 +139,15 @@ def _validate(model: Any, table: Mapping[str, Any], *, where: str, file: str | N
         raise  # pragma: no cover - raise_all raised
 
 
+def _blame(keys: tuple[str, ...], latest: Collection[str], given: Collection[str]) -> str:
+    """The key to name for a conflict: one the overlay wrote, else one the file wrote."""
+    for written in (latest, given):
+        for key in keys:
+            if key in written:
+                return key
+    return keys[0]
+
+
 def _owners(key: str) -> str:
     owners = [kind for kind in BACKOFF_TYPES if key in BACKOFF_KEYS[kind]]
     if len(owners) == 1:
@@ -156,11 +165,13 @@ def build_retry(
     file: str | None,
     problems: list[ConfigError],
     lenient: bool = False,
+    latest: Collection[str] = (),
 ) -> Retry | None:
     """Lay validated ``given`` keys over ``base``; append problems; None when not buildable.
 
     ``raw`` holds the values as written (for messages). ``lenient`` (no default known) skips
     the checks that need the stage's default when the table alone does not say enough.
+    ``latest`` are the keys the env overlay wrote: a conflict is blamed on them first.
     """
 
     def problem(key: str, text: str, expected: str | None, *, value: Any = _MISSING) -> None:
@@ -174,7 +185,7 @@ def build_retry(
         )
 
     def blame(*keys: str) -> str:
-        return next((k for k in keys if k in given), keys[0])
+        return _blame(keys, latest, given)
 
     merged = _retry_fields(base) if base is not None else {}
     old_type = merged.get("backoff_type")
@@ -345,6 +356,7 @@ def build_resources(
     key_of: KeyOf,
     file: str | None,
     problems: list[ConfigError],
+    latest: Collection[str] = (),
 ) -> Resources | None:
     """Lay ``given`` over ``base``: each key alone, then each request/limit pair, then all."""
     merged: dict[str, Any] = _resource_fields(base) if base is not None else {}
@@ -363,7 +375,7 @@ def build_resources(
             try:
                 Resources(**{request: merged[request], limit: merged[limit]})
             except QuantityError as exc:
-                key = request if request in given or limit not in given else limit
+                key = _blame((request, limit), latest, given)
                 problems.append(
                     ConfigError(
                         str(exc), file=file, key=key_of(key), value=merged[key],
