@@ -72,7 +72,7 @@ def pinned_url(base_url: str = DEFAULT_BASE_URL) -> str:
 
 def cache_path(env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
-    root = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    root = env.get("XDG_CACHE_HOME") or str(Path(env.get("HOME") or Path.home()) / ".cache")
     return Path(root) / "resilient-templates" / f"argo-schema-{PINNED_COMMIT[:12]}.json"
 
 

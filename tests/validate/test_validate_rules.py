@@ -1,0 +1,780 @@
+"""Each rule against a correct manifest broken in exactly one place: the exact path, message and
+rule, exactly once; and the reference validator's verdict on the same sample."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import pytest
+import yaml
+
+from resilient_templates.validate import POLICY_RULES, ArgoSchema, validate_documents
+
+BASE = """
+apiVersion: argoproj.io/v1alpha1
+kind: WorkflowTemplate
+metadata:
+  name: sample
+spec:
+  entrypoint: main
+  onExit: work
+  arguments:
+    parameters:
+    - name: run-id
+      value: r1
+  templates:
+  - name: main
+    dag:
+      tasks:
+      - name: work
+        template: work
+      - name: report
+        template: work
+        depends: work.Failed || work.Succeeded
+        hooks:
+          exit:
+            template: work
+          running:
+            expression: tasks["work"].status == "Running"
+            template: work
+  - name: work
+    retryStrategy:
+      limit: "2"
+      retryPolicy: Always
+      backoff:
+        duration: "10s"
+        factor: "2"
+        cap: "1m"
+        maxDuration: "10m"
+    memoize:
+      key: "work-{{workflow.parameters.run-id}}"
+      maxAge: "24h"
+      cache:
+        configMap:
+          name: work-cache
+    synchronization:
+      mutexes:
+      - name: work
+    metrics:
+      prometheus:
+      - name: work_total
+        help: "work results"
+        labels:
+        - key: status
+          value: "{{status}}"
+        counter:
+          value: "1"
+      - name: work_seconds
+        help: "work duration"
+        gauge:
+          realtime: true
+          value: "{{duration}}"
+    activeDeadlineSeconds: 300
+    timeout: 5m
+    container:
+      image: busybox
+      command: [sh, -c, "exit 0"]
+      resources:
+        requests: {cpu: 1, memory: 64Mi}
+  - name: gate
+    suspend:
+      duration: "3600"
+  - name: pipeline
+    steps:
+    - - name: first
+        template: work
+"""
+
+CRON = """
+apiVersion: argoproj.io/v1alpha1
+kind: CronWorkflow
+metadata:
+  name: nightly
+spec:
+  schedules: ["0 2 * * *"]
+  workflowSpec:
+    entrypoint: work
+    templates:
+    - name: work
+      container:
+        image: busybox
+"""
+
+Doc = dict[str, Any]
+Expected = tuple[str, str, str]  # path, message, rule
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    mutate: Callable[[Doc], object]
+    expected: tuple[Expected, ...]
+    reference_rejects: bool
+    base: str = BASE
+
+
+def tpl(doc: Doc, index: int) -> Doc:
+    return doc["spec"]["templates"][index]
+
+
+def work(doc: Doc) -> Doc:
+    return tpl(doc, 1)
+
+
+def backoff(doc: Doc) -> Doc:
+    return work(doc)["retryStrategy"]["backoff"]
+
+
+def metric(doc: Doc, index: int) -> Doc:
+    return work(doc)["metrics"]["prometheus"][index]
+
+
+def task(doc: Doc, index: int) -> Doc:
+    return tpl(doc, 0)["dag"]["tasks"][index]
+
+
+W = "spec.templates[1]"
+ARGO_DURATION = 'a Go duration such as "30s", "2m" or "1h30m", or whole seconds such as "30"'
+GO_DURATION = 'a Go duration with a unit, such as "30s", "10m" or "24h"'
+LEAVES = "container, containerSet, script, resource, data, http, plugin"
+FACTOR = (
+    "backoff factor must be an integer: Argo parses it with strconv.Atoi and errors the node at run time "
+    '(got {}; expected an integer such as 2 or "2")'
+)
+BARE = "a bare number is not a Go duration: Argo reads this field with time.ParseDuration, which needs a unit"
+MEMO = (
+    '{} (got {}; expected a key matching ^[a-zA-Z0-9][-a-zA-Z0-9]*$ after substitution; '
+    "hash free text with {{{{=sprig.sha256sum(...)}}}})"
+)
+REF = 'no template named "{0}" in this document (got "{0}"; expected one of: gate, main, pipeline, work{1})'
+
+CASES = [
+    Case(
+        "typo-limitt",
+        lambda d: work(d)["retryStrategy"].update(limitt="3"),
+        (
+            (
+                f"{W}.retryStrategy.limitt",
+                'unknown field "limitt" (expected one of: affinity, backoff, expression, limit, retryPolicy; '
+                'did you mean "limit"?)',
+                "schema",
+            ),
+        ),
+        True,
+    ),
+    Case(
+        "backoff-jitter",
+        lambda d: backoff(d).update(jitter="full"),
+        (
+            (
+                f"{W}.retryStrategy.backoff.jitter",
+                'unknown field "jitter" (expected one of: cap, duration, factor, maxDuration)',
+                "schema",
+            ),
+        ),
+        True,
+    ),
+    Case(
+        "retry-policy-enum",
+        lambda d: work(d)["retryStrategy"].update(retryPolicy="Sometimes"),
+        (
+            (
+                f"{W}.retryStrategy.retryPolicy",
+                'not an allowed value (got "Sometimes"; expected one of "Always", "OnFailure", "OnError", '
+                '"OnTransientError")',
+                "schema",
+            ),
+        ),
+        False,  # the reference adds no enum
+    ),
+    Case(
+        "workflow-deadline-string",
+        lambda d: d["spec"].update(activeDeadlineSeconds="600"),
+        (("spec.activeDeadlineSeconds", 'wrong type (got "600"; expected integer)', "schema"),),
+        True,
+    ),
+    Case(
+        "missing-required-field",
+        lambda d: work(d)["memoize"].pop("maxAge"),
+        ((f"{W}.memoize.maxAge", 'missing required field "maxAge"', "schema"),),
+        True,
+    ),
+    Case(
+        "singular-mutex",
+        lambda d: work(d)["synchronization"].update(mutex={"name": "m"}),
+        (
+            (
+                f"{W}.synchronization.mutex",
+                'removed in Argo v4; use mutexes: [...] (got {"name": "m"}; expected mutexes: [{"name": "m"}])',
+                "removed-v4",
+            ),
+        ),
+        True,
+    ),
+    Case(
+        "singular-semaphore",
+        lambda d: d["spec"].update(synchronization={"semaphore": {"configMapKeyRef": {"name": "l", "key": "k"}}}),
+        (
+            (
+                "spec.synchronization.semaphore",
+                'removed in Argo v4; use semaphores: [...] (got {"configMapKeyRef": {"key": "k", "name": "l"}}; '
+                'expected semaphores: [{"configMapKeyRef": {"key": "k", "name": "l"}}])',
+                "removed-v4",
+            ),
+        ),
+        True,
+    ),
+    Case(
+        "pod-priority",
+        lambda d: d["spec"].update(podPriority=1),
+        (
+            (
+                "spec.podPriority",
+                "removed in Argo v4; use podPriorityClassName "
+                "(got 1; expected podPriorityClassName: <name of a PriorityClass>)",
+                "removed-v4",
+            ),
+        ),
+        True,
+    ),
+    Case(
+        "cron-schedule",
+        lambda d: d["spec"].update(schedule="0 2 * * *"),
+        (
+            (
+                "spec.schedule",
+                'removed in Argo v4; use schedules: [...] (got "0 2 * * *"; expected schedules: ["0 2 * * *"])',
+                "removed-v4",
+            ),
+        ),
+        True,
+        base=CRON,
+    ),
+    Case(
+        "factor-decimal-string",
+        lambda d: backoff(d).update(factor="1.5"),
+        ((f"{W}.retryStrategy.backoff.factor", FACTOR.format('"1.5"'), "integer"),),
+        False,
+    ),
+    Case(
+        "factor-float",
+        lambda d: backoff(d).update(factor=1.5),
+        ((f"{W}.retryStrategy.backoff.factor", FACTOR.format("1.5"), "integer"),),
+        True,
+    ),
+    Case(
+        "limit-not-integer",
+        lambda d: work(d)["retryStrategy"].update(limit="two"),
+        (
+            (
+                f"{W}.retryStrategy.limit",
+                "limit must be an integer: Argo parses it with strconv.Atoi and errors the node at run time "
+                '(got "two"; expected an integer such as 2 or "2")',
+                "integer",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "max-duration-in-days",
+        lambda d: backoff(d).update(maxDuration="1d"),
+        (
+            (
+                f"{W}.retryStrategy.backoff.maxDuration",
+                f'Go durations have no unit "d"; use 24h per day (got "1d"; expected {ARGO_DURATION})',
+                "duration",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "cap-not-a-duration",
+        lambda d: backoff(d).update(cap="soon"),
+        (
+            (
+                f"{W}.retryStrategy.backoff.cap",
+                f'not a duration Go can parse (got "soon"; expected {ARGO_DURATION})',
+                "duration",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "backoff-without-duration",
+        lambda d: backoff(d).pop("duration"),
+        (
+            (
+                f"{W}.retryStrategy.backoff.duration",
+                'backoff has no duration, so Argo errors the retry node with "no base duration specified for '
+                f'retryStrategy" (expected a base delay: {ARGO_DURATION})',
+                "duration",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "timeout-bare-number",
+        lambda d: work(d).update(timeout="300"),
+        ((f"{W}.timeout", f'{BARE} (got "300"; expected {GO_DURATION})', "duration"),),
+        False,
+    ),
+    Case(
+        "memoize-max-age-bare-number",
+        lambda d: work(d)["memoize"].update(maxAge="10"),
+        ((f"{W}.memoize.maxAge", f'{BARE} (got "10"; expected {GO_DURATION})', "duration"),),
+        False,
+    ),
+    Case(
+        "suspend-duration-in-days",
+        lambda d: tpl(d, 2)["suspend"].update(duration="1d"),
+        (
+            (
+                "spec.templates[2].suspend.duration",
+                f'Go durations have no unit "d"; use 24h per day (got "1d"; expected {ARGO_DURATION})',
+                "duration",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "missing-limit",
+        lambda d: work(d)["retryStrategy"].pop("limit"),
+        (
+            (
+                f"{W}.retryStrategy.limit",
+                "retryStrategy has no limit, so Argo would retry forever and skip the backoff "
+                '(expected an explicit limit, the number of retries after the first attempt, e.g. limit: "2")',
+                "retry-limit",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "memoize-key-with-dot",
+        lambda d: work(d)["memoize"].update(key="work.{{workflow.parameters.run-id}}"),
+        (
+            (
+                f"{W}.memoize.key",
+                MEMO.format(
+                    'memoize key has "." outside {{...}}, so Argo fails the node with "invalid cache key"',
+                    '"work.{{workflow.parameters.run-id}}"',
+                ),
+                "memoize-key",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "memoize-key-leading-dash",
+        lambda d: work(d)["memoize"].update(key="-{{workflow.parameters.run-id}}"),
+        (
+            (
+                f"{W}.memoize.key",
+                MEMO.format(
+                    "memoize key starts with '-', so Argo fails the node with \"invalid cache key\"",
+                    '"-{{workflow.parameters.run-id}}"',
+                ),
+                "memoize-key",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "metric-name-with-dash",
+        lambda d: metric(d, 0).update(name="work-total"),
+        (
+            (
+                f"{W}.metrics.prometheus[0].name",
+                "invalid metric name: Prometheus names allow only letters, digits and '_' and cannot start with "
+                'a digit (got "work-total"; expected a name matching ^[a-zA-Z_][a-zA-Z0-9_]*$)',
+                "metric-name",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "metric-name-leading-digit",
+        lambda d: metric(d, 0).update(name="1_total"),
+        (
+            (
+                f"{W}.metrics.prometheus[0].name",
+                "invalid metric name: Prometheus names allow only letters, digits and '_' and cannot start with "
+                'a digit (got "1_total"; expected a name matching ^[a-zA-Z_][a-zA-Z0-9_]*$)',
+                "metric-name",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "metric-help-empty",
+        lambda d: metric(d, 0).update(help=""),
+        (
+            (
+                f"{W}.metrics.prometheus[0].help",
+                "metric has no help text, which Argo lint requires (expected a non-empty help string)",
+                "metric-help",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "metric-name-two-types",
+        lambda d: metric(d, 1).update(name="work_total"),
+        (
+            (
+                f"{W}.metrics.prometheus[1].gauge",
+                f'metric "work_total" is a gauge here but a counter at {W}.metrics.prometheus[0]; Argo refuses to '
+                'emit a name already registered with another type (got "gauge"; expected counter, or another '
+                "metric name)",
+                "metric-type",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "metric-counter-and-gauge",
+        lambda d: metric(d, 0).update(gauge={"realtime": False, "value": "1"}),
+        (
+            (
+                f"{W}.metrics.prometheus[0]",
+                'a metric needs exactly one of counter, gauge, histogram (got ["counter", "gauge"]; '
+                "expected exactly one of them)",
+                "metric-type",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "metric-label-key",
+        lambda d: metric(d, 0)["labels"][0].update(key="status-code"),
+        (
+            (
+                f"{W}.metrics.prometheus[0].labels[0].key",
+                'invalid metric label key (got "status-code"; expected a key matching ^[a-zA-Z_][a-zA-Z0-9_]*$)',
+                "metric-label",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "gauge-without-realtime",
+        lambda d: metric(d, 1)["gauge"].pop("realtime"),
+        (
+            (
+                f"{W}.metrics.prometheus[1].gauge.realtime",
+                "gauges must set realtime explicitly: true updates while the template runs, false emits once "
+                "when it ends (expected realtime: true or realtime: false)",
+                "gauge-realtime",
+            ),
+        ),
+        True,
+    ),
+    Case(
+        "realtime-gauge-resources-duration",
+        lambda d: metric(d, 1)["gauge"].update(value="{{resourcesDuration.cpu}}"),
+        (
+            (
+                f"{W}.metrics.prometheus[1].gauge.value",
+                "resourcesDuration.* cannot be used in a realtime gauge "
+                '(got "{{resourcesDuration.cpu}}"; expected "{{duration}}" (or realtime: false))',
+                "metric-value",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "spec-level-retry-strategy",
+        lambda d: d["spec"].update(retryStrategy={"limit": "1"}),
+        (
+            (
+                "spec.retryStrategy",
+                "a spec-level retryStrategy applies to every template without its own, including steps/DAG "
+                "templates, exit handlers and suspend gates, so retries multiply (argo-semantics §1.8); set "
+                "retryStrategy on each leaf template instead",
+                "spec-retry",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "template-defaults-retry-strategy",
+        lambda d: d["spec"].update(templateDefaults={"retryStrategy": {"limit": "1"}}),
+        (
+            (
+                "spec.templateDefaults.retryStrategy",
+                "templateDefaults.retryStrategy is merged into every template, including steps/DAG templates and "
+                "exit handlers, so retries multiply (argo-semantics §1.8); set retryStrategy on each leaf "
+                "template instead",
+                "spec-retry",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "non-leaf-active-deadline",
+        lambda d: tpl(d, 0).update(activeDeadlineSeconds=60),
+        (
+            (
+                "spec.templates[0].activeDeadlineSeconds",
+                "activeDeadlineSeconds only applies to leaf templates, not to a dag template; Argo lint rejects it "
+                f"(got 60; expected it only on leaf templates: {LEAVES})",
+                "leaf-only",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "suspend-active-deadline",
+        lambda d: tpl(d, 2).update(activeDeadlineSeconds=60),
+        (
+            (
+                "spec.templates[2].activeDeadlineSeconds",
+                "activeDeadlineSeconds only applies to leaf templates, not to a suspend template; Argo ignores it "
+                f"there; bound the wait with suspend.duration (got 60; expected it only on leaf templates: {LEAVES})",
+                "leaf-only",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "non-leaf-timeout",
+        lambda d: tpl(d, 3).update(timeout="1m"),
+        (
+            (
+                "spec.templates[3].timeout",
+                "timeout only applies to leaf templates, not to a steps template; Argo lint rejects it "
+                f'(got "1m"; expected it only on leaf templates: {LEAVES})',
+                "leaf-only",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "unresolved-task-template",
+        lambda d: task(d, 0).update(template="wrok"),
+        (("spec.templates[0].dag.tasks[0].template", REF.format("wrok", '; did you mean "work"?'), "template-ref"),),
+        False,
+    ),
+    Case(
+        "unresolved-step-template",
+        lambda d: tpl(d, 3)["steps"][0][0].update(template="missing"),
+        (("spec.templates[3].steps[0][0].template", REF.format("missing", ""), "template-ref"),),
+        False,
+    ),
+    Case(
+        "unresolved-entrypoint",
+        lambda d: d["spec"].update(entrypoint="mian"),
+        (("spec.entrypoint", REF.format("mian", '; did you mean "main"?'), "template-ref"),),
+        False,
+    ),
+    Case(
+        "unresolved-on-exit",
+        lambda d: d["spec"].update(onExit="cleanup"),
+        (("spec.onExit", REF.format("cleanup", ""), "template-ref"),),
+        False,
+    ),
+    Case(
+        "unresolved-hook-template",
+        lambda d: task(d, 1)["hooks"]["exit"].update(template="notify"),
+        (("spec.templates[0].dag.tasks[1].hooks.exit.template", REF.format("notify", ""), "template-ref"),),
+        False,
+    ),
+    Case(
+        "hook-without-expression",
+        lambda d: task(d, 1)["hooks"]["running"].pop("expression"),
+        (
+            (
+                "spec.templates[0].dag.tasks[1].hooks.running.expression",
+                'lifecycle hook "running" has no expression, which Argo requires for every hook except "exit" '
+                '(expected a condition such as workflow.status == "Running")',
+                "hook-expression",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "continue-on-with-depends",
+        lambda d: task(d, 0).update(continueOn={"failed": True}),
+        (
+            (
+                "spec.templates[0].dag.tasks[0].continueOn",
+                'continueOn cannot be used in a DAG that uses depends (task "report" does); Argo lint rejects it '
+                '(got {"failed": true}; expected "<task>.Failed" or "<task>.Errored" in the depends of the tasks '
+                "that follow)",
+                "continue-on-depends",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "inline-template-is-checked",
+        lambda d: (
+            tpl(d, 3)["steps"][0][0].pop("template"),
+            tpl(d, 3)["steps"][0][0].update(
+                inline={"container": {"image": "busybox"}, "retryStrategy": {"limit": "1.5"}}
+            ),
+        ),
+        (
+            (
+                "spec.templates[3].steps[0][0].inline.retryStrategy.limit",
+                "limit must be an integer: Argo parses it with strconv.Atoi and errors the node at run time "
+                '(got "1.5"; expected an integer such as 2 or "2")',
+                "integer",
+            ),
+        ),
+        False,
+    ),
+]
+
+
+def _broken(case: Case) -> Doc:
+    doc = yaml.safe_load(case.base)
+    case.mutate(doc)
+    return doc
+
+
+def _found(doc: Doc, schema: ArgoSchema | None) -> list[Expected]:
+    return [(p.path, p.message, p.rule) for p in validate_documents([doc], source="sample.yaml", schema=schema)]
+
+
+@pytest.mark.parametrize("base", [BASE, CRON], ids=["workflow-template", "cron-workflow"])
+def test_the_unbroken_samples_are_valid(base: str, strict_schema: ArgoSchema) -> None:
+    """The samples the cases break are themselves free of problems."""
+    assert _found(yaml.safe_load(base), strict_schema) == []
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_each_broken_sample_reports_exactly_its_problem(case: Case, strict_schema: ArgoSchema) -> None:
+    """One break yields exactly the expected path, message and rule, reported once."""
+    assert _found(_broken(case), strict_schema) == list(case.expected)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_the_reference_validator_agrees_where_it_can_judge(case: Case, reference: ModuleType) -> None:
+    """The reference (schema only) rejects exactly the samples marked so; we reject all of them."""
+    doc = _broken(case)
+    errors = list(reference.validators()[doc["kind"]].iter_errors(doc))
+    assert bool(errors) is case.reference_rejects
+
+
+SEMANTIC_CASES = [c for c in CASES if all(rule != "schema" for _, _, rule in c.expected)]
+
+
+@pytest.mark.parametrize("case", SEMANTIC_CASES, ids=[c.id for c in SEMANTIC_CASES])
+def test_semantic_checks_run_without_a_schema(case: Case) -> None:
+    """Without a schema every semantic problem is still found, with the same message."""
+    assert _found(_broken(case), None) == list(case.expected)
+
+
+def test_policy_rules_are_the_ones_argo_itself_accepts() -> None:
+    """Only the missing limit and the spec-level retryStrategy are stricter than Argo."""
+    assert POLICY_RULES == {"retry-limit", "spec-retry"}
+
+
+GOOD_VARIANTS = {
+    "templated-values-are-left-to-argo": lambda d: (
+        work(d)["retryStrategy"].update(limit="{{inputs.parameters.retries}}"),
+        backoff(d).update(factor="{{inputs.parameters.factor}}", maxDuration="{{inputs.parameters.budget}}"),
+        work(d).update(timeout="{{inputs.parameters.timeout}}"),
+        work(d)["memoize"].update(key="{{inputs.parameters.key}}", maxAge="{{inputs.parameters.age}}"),
+    ),
+    "integers-where-argo-takes-int-or-string": lambda d: (
+        work(d)["retryStrategy"].update(limit=3),
+        backoff(d).update(factor=2),
+    ),
+    "bare-seconds-in-backoff-and-suspend": lambda d: (
+        backoff(d).update(duration="30", cap="600", maxDuration="3600"),
+        tpl(d, 2)["suspend"].update(duration="60"),
+    ),
+    "zero-and-fractional-go-durations": lambda d: (
+        work(d).update(timeout="1.5h"),
+        work(d)["memoize"].update(maxAge="0"),
+        backoff(d).update(duration="500ms"),
+    ),
+    "exit-hook-needs-no-expression": lambda d: task(d, 1)["hooks"]["running"].update(
+        expression='tasks["work"].status == "Failed"'
+    ),
+    "continue-on-without-depends": lambda d: (
+        task(d, 1).pop("depends"),
+        task(d, 1).update(dependencies=["work"], continueOn={"failed": True}),
+    ),
+    "signed-factor-as-atoi-reads-it": lambda d: backoff(d).update(factor="+3"),
+}
+
+
+@pytest.mark.parametrize("mutate", GOOD_VARIANTS.values(), ids=list(GOOD_VARIANTS))
+def test_valid_variants_are_accepted(mutate: Callable[[Doc], object], strict_schema: ArgoSchema) -> None:
+    """Values Argo accepts are not reported."""
+    doc = yaml.safe_load(BASE)
+    mutate(doc)
+    assert _found(doc, strict_schema) == []
+
+
+def test_template_references_are_not_checked_through_a_workflow_template_ref(strict_schema: ArgoSchema) -> None:
+    """A Workflow that runs a WorkflowTemplate names templates that live elsewhere."""
+    doc = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"generateName": "run-"},
+        "spec": {"entrypoint": "main", "workflowTemplateRef": {"name": "sample"}},
+    }
+    assert _found(doc, strict_schema) == []
+
+
+def test_metric_types_are_compared_across_the_whole_document(strict_schema: ArgoSchema) -> None:
+    """A workflow-level gauge and a template-level counter of the same name conflict."""
+    doc = yaml.safe_load(BASE)
+    doc["spec"]["metrics"] = {
+        "prometheus": [{"name": "work_total", "help": "h", "gauge": {"realtime": False, "value": "1"}}]
+    }
+    found = _found(doc, strict_schema)
+    assert [(path, rule) for path, _, rule in found] == [(f"{W}.metrics.prometheus[0].counter", "metric-type")]
+    assert "is a counter here but a gauge at spec.metrics.prometheus[0]" in found[0][1]
+
+
+def test_a_problem_is_one_line_naming_file_document_path_and_rule(strict_schema: ArgoSchema) -> None:
+    """str(Problem) reads FILE#INDEX KIND/NAME PATH: MESSAGE [RULE] on one line."""
+    doc = yaml.safe_load(BASE)
+    backoff(doc).update(factor="1.5")
+    (problem,) = validate_documents([None, doc], source="generated/x.yaml", schema=strict_schema)
+    assert (problem.file, problem.doc_index, problem.kind, problem.name) == ("generated/x.yaml", 1, "WorkflowTemplate", "sample")
+    assert str(problem) == (
+        f"generated/x.yaml#1 WorkflowTemplate/sample {W}.retryStrategy.backoff.factor: "
+        + FACTOR.format('"1.5"')
+        + " [integer]"
+    )
+
+
+def test_values_with_newlines_still_give_one_line(strict_schema: ArgoSchema) -> None:
+    """A multi-line bad value is escaped, so each problem stays on one line."""
+    doc = yaml.safe_load(BASE)
+    work(doc)["memoize"]["key"] = "line one\nline two"
+    (problem,) = validate_documents([doc], source="x.yaml", schema=strict_schema)
+    assert "\n" not in str(problem) and '"line one\\nline two"' in str(problem)
+
+
+def test_non_argo_documents_are_ignored(strict_schema: ArgoSchema) -> None:
+    """ConfigMaps, Kustomizations and scalars produce no problems here (validate_paths counts them)."""
+    docs = [{"apiVersion": "v1", "kind": "ConfigMap", "data": {"podPriority": 1}}, "text", [1, 2]]
+    assert validate_documents(docs, source="x.yaml", schema=strict_schema) == []
+
+
+def test_malformed_documents_do_not_crash_the_semantic_checks(strict_schema: ArgoSchema) -> None:
+    """Wrong types everywhere are reported by the schema; the semantic checks just skip them."""
+    doc = yaml.safe_load(BASE)
+    doc["spec"]["templates"][0]["dag"] = ["not", "a", "dag"]
+    doc["spec"]["templates"][1]["retryStrategy"] = "always"
+    doc["spec"]["templates"][1]["metrics"] = {"prometheus": "none"}
+    doc["spec"]["hooks"] = ["x"]
+    found = _found(doc, strict_schema)
+    assert {rule for _, _, rule in found} == {"schema"}
+    assert {path for path, _, _ in found} == {
+        "spec.hooks",
+        "spec.templates[0].dag",
+        f"{W}.metrics.prometheus",
+        f"{W}.retryStrategy",
+    }
+
