@@ -28,8 +28,6 @@ Only the stdlib is imported; the regexes compile on first use.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -42,11 +40,11 @@ __all__ = ["RULES", "Redactor", "Rule", "redact", "redact_obj"]
 
 #: Replacement format; ``{name}`` is the rule name.
 MARKER = "[REDACTED:{name}]"
-_MARKER_RE = re.compile(r"\[REDACTED:[^\]\s]{0,64}\]")
+_MARKER_PATTERN = r"\[REDACTED:[^\]\s]{0,64}\]"
 _MARKER_PREFIX = "[REDACTED:"
 #: How far past its starting line a block rule (a private key) may reach.
 _BLOCK_REACH = 20_000
-_RULE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+_RULE_NAME = r"[a-z0-9][a-z0-9._-]{0,63}"
 
 Check = Callable[["re.Match[str]", str], bool]
 
@@ -79,13 +77,18 @@ _STOPWORDS = frozenset(
     missing redacted masked hidden secret secrets password token tokens string str bool
     boolean int integer yes no ok n/a na value default disabled enabled""".split()
 )
-_STATEMENT_PREFIX = re.compile(
+_STATEMENT_PREFIX = (
     r"""[ \t]*(?:\d{4}-\d\d-\d\d[T ][0-9:.,]+Z?[ \t]+)?   # an optional log timestamp
     (?:(?:-|export|set|ENV|local|readonly|declare)[ \t]+)*  # YAML list item, shell keywords
-    [{,"'\\ \t]*""",
-    re.ASCII | re.VERBOSE,
+    [{,"'\\ \t]*"""
 )
-_HEADER_FLAG = re.compile(r"""(?:^|[\s;&|])(?:-H|--header)[ \t=]*["']?$""", re.ASCII)
+_HEADER_FLAG = r"""(?:^|[\s;&|])(?:-H|--header)[ \t=]*["']?$"""
+
+
+@cache
+def _re(pattern: str, flags: int = re.ASCII) -> re.Pattern[str]:
+    """Compile on first use: the runtime's cold start pays for no regex it does not run."""
+    return re.compile(pattern, flags)
 
 
 def _is_placeholder(value: str) -> bool:
@@ -102,7 +105,7 @@ def _is_placeholder(value: str) -> bool:
         return True
     if v[0] == "%" and v[-1] == "%" and len(v) > 2:  # %WINDOWS_VAR%
         return True
-    if set(v) <= set("*•#") or set(v) <= {"x"} or set(v) <= {"X"}:
+    if set(v) <= set("*•#") or (len(v) >= 3 and (set(v) <= {"x"} or set(v) <= {"X"})):
         return True
     return False
 
@@ -129,7 +132,10 @@ def _key_starts_statement(text: str, keyword_start: int) -> bool:
     prefix = text[line_start:i]
     if line_start == 0 and i > 300:
         return False
-    return _STATEMENT_PREFIX.fullmatch(prefix) is not None or _HEADER_FLAG.search(prefix) is not None
+    return (
+        _re(_STATEMENT_PREFIX, re.ASCII | re.VERBOSE).fullmatch(prefix) is not None
+        or _re(_HEADER_FLAG).search(prefix) is not None
+    )
 
 
 def _check_context_value(match: re.Match[str], secret: str) -> bool:
@@ -142,6 +148,8 @@ def _check_assignment(match: re.Match[str], secret: str) -> bool:
     if _is_placeholder(secret) or _looks_like_path(secret):
         return False
     if match.group("op") == ":" and match.group("bare") is not None:
+        if match.string[match.end("op") : match.end("op") + 1] not in (" ", "\t"):
+            return False  # user:password@host or a scheme, not "key: value"
         return _key_starts_statement(match.string, match.start()) or _token_like(secret)
     return True
 
@@ -150,6 +158,9 @@ def _check_basic(match: re.Match[str], secret: str) -> bool:
     """Bare ``Basic xyz`` counts only when xyz decodes to ``user:password``."""
     if match.group("secret") is not None:
         return not _is_placeholder(secret)
+    import base64
+    import binascii
+
     try:
         decoded = base64.b64decode(secret + "=" * (-len(secret) % 4), validate=True)
     except (binascii.Error, ValueError):
@@ -161,7 +172,9 @@ def _check_authorization(match: re.Match[str], secret: str) -> bool:
     """``Authorization: <scheme> value``; without a known scheme the value must look like a token."""
     if _is_placeholder(secret):
         return False
-    return match.group("scheme") is not None or _token_like(secret, 12)
+    if match.group("scheme") is not None or match.group("multi") is not None:
+        return True
+    return _token_like(secret, 12)
 
 
 # --------------------------------------------------------------------------- the rules
@@ -202,7 +215,8 @@ def _assignment(keys: str) -> str:
 
 _PASSWORD_KEYS = r"(?<![A-Za-z])(?:pass|pwd)|passw(?:or)?d|passphrase|passcode"
 _SECRET_WORDS = (
-    "secret", "token", "api key", "access key", "secret key", "private key", "client secret",
+    "secret", "token", "api key", "access key", "secret key", "secret key base", "private key",
+    "client secret",
     "account key", "session key", "signing key", "encryption key", "master key", "credentials",
     "credential",
 )
@@ -215,7 +229,7 @@ RULES: tuple[Rule, ...] = (
         "private-key",
         r"-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----"
         r"(?P<secret>[\s\S]{1,16384}?(?=-----END[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----)"
-        r"|(?:(?:[ \t]|\r?\n|(?:\\+r)?\\+n)+"
+        r"|(?:(?:[ \t]*(?:\r?\n|(?:\\+r)?\\+n))+[ \t]*"
         r"(?:[A-Za-z0-9+/=]{8,}|Proc-Type:[^\r\n\\]*|DEK-Info:[^\r\n\\]*))+)",
         "PEM private key body (RSA, EC, OPENSSH, ENCRYPTED, PGP …); BEGIN/END lines stay. "
         "Also a key truncated before END, and keys inside JSON strings (\\n escapes).",
@@ -367,9 +381,11 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "authorization-header",
         rf"{_AUTH_HEADER}(?!bearer\b|basic\b)"
-        r"(?:(?P<scheme>token|bot|apikey|api-key|key|sso-key|pat|gitlab|digest|negotiate|ntlm"
-        r"|hmac|aws4-hmac-sha256|splunk)[ \t]+)?"
-        r"(?P<secret>[^\s\"'`,;]+(?:(?<=,)[ \t]*[^\s\"'`,;]+|[ \t]*,[ \t]*[^\s\"'`,;]+){0,20})",
+        r"(?:(?P<scheme>token|bot|apikey|api-key|key|sso-key|pat|splunk|gitlab)[ \t]+"
+        r"(?P<secret>[^\s\"'`,;]+)"
+        r"|(?P<multi>digest|negotiate|ntlm|hmac|hmac-sha256|aws4-hmac-sha256|oauth|signature)[ \t]+"
+        r"(?P<secret2>[^\r\n\"'`]{1,4096})"
+        r"|(?P<secret3>[^\s\"'`,;]+))",
         "Authorization / Proxy-Authorization with another scheme (token as curl -H and gh use, "
         "Digest, AWS4-HMAC-SHA256 …), or no scheme and a token-shaped value.",
         ("authorization",),
@@ -480,7 +496,7 @@ class Redactor:
             name, pattern = pair
         except (TypeError, ValueError):
             raise ConfigError("not a (name, regex) pair", key=key, value=pair, expected="[name, regex]") from None
-        if not isinstance(name, str) or not _RULE_NAME.fullmatch(name):
+        if not isinstance(name, str) or not _re(_RULE_NAME).fullmatch(name):
             raise ConfigError("bad rule name", key=f"{key}.name", value=name,
                               expected="lowercase letters, digits, '.', '_', '-' (max 64)")
         if any(rule.name == name for rule in RULES):
@@ -532,7 +548,7 @@ class Redactor:
         if isinstance(obj, str):
             if isinstance(key, str) and obj and not _is_placeholder(obj):
                 name = _secret_key_rule(key)
-                if name is not None and not _MARKER_RE.fullmatch(obj):
+                if name is not None and not _re(_MARKER_PATTERN).fullmatch(obj):
                     return MARKER.format(name=name)
             return self.redact(obj)
         if isinstance(obj, dict):
@@ -568,7 +584,7 @@ class Redactor:
     def _merge(found: list[tuple[int, int, int, str]], text: str) -> list[tuple[int, int, str]]:
         if not found:
             return []
-        markers = [m.span() for m in _MARKER_RE.finditer(text)] if _MARKER_PREFIX in text else []
+        markers = [m.span() for m in _re(_MARKER_PATTERN).finditer(text)] if _MARKER_PREFIX in text else []
         if markers:
             found = [f for f in found if not _overlaps_any(f[0], f[1], markers)]
         found.sort(key=lambda f: (f[0], f[0] - f[1], f[2]))
