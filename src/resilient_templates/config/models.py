@@ -330,7 +330,7 @@ class _Table(BaseModel):
 
 
 class RetryTable(_Table):
-    """``[retry.<stage>]``: a partial override of the stage's default retry policy."""
+    """`[retry.<stage>]`: a partial override of the stage's default retry policy."""
 
     model_config = ConfigDict(title="Retry", extra="forbid", frozen=True)
 
@@ -380,7 +380,7 @@ class RetryTable(_Table):
 
 
 class ResourcesTable(_Table):
-    """``[resources.<stage>]``: requests and limits of the stage container."""
+    """`[resources.<stage>]`: requests and limits of the stage container."""
 
     model_config = ConfigDict(title="Resources", extra="forbid", frozen=True)
 
@@ -393,7 +393,7 @@ class ResourcesTable(_Table):
 
 
 class PipelineTable(_Table):
-    """``[pipeline]``: workflow-wide settings; every key is optional."""
+    """`[pipeline]`: workflow-wide settings; every key is optional."""
 
     model_config = ConfigDict(title="Pipeline", extra="forbid", frozen=True)
 
@@ -432,7 +432,7 @@ class PipelineTable(_Table):
 
 
 class EnvOverlay(BaseModel):
-    """``[env.<name>]``: deep-merged over the root when ``--env <name>`` is chosen."""
+    """`[env.<name>]`: deep-merged over the root when `--env <name>` is chosen."""
 
     model_config = ConfigDict(title="Environment overlay", extra="forbid", frozen=True)
 
@@ -446,7 +446,7 @@ class EnvOverlay(BaseModel):
 
 
 class ConfigFile(EnvOverlay):
-    """The whole ``resilient.toml``: root settings plus ``[env.<name>]`` overlays."""
+    """The whole `resilient.toml`: root settings plus `[env.<name>]` overlays."""
 
     model_config = ConfigDict(
         title="resilient-templates configuration",

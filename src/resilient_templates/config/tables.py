@@ -2,10 +2,13 @@
 ``Resources``, with the rules that span keys.
 
 A table is a PARTIAL override of the stage's default: start from the default's fields, lay the
-table over them. When the table changes ``backoff_type``, the default's keys that belong only
-to the old type are dropped (``base_duration`` and ``max_duration`` survive a switch between
-types that share them). A key the chosen type does not use (``increment`` with exponential) is
-an error, never silently ignored. Every retry is checked with ``policy.check_fits``.
+table over them. When the table changes ``backoff_type``, it starts a new backoff: the default's
+backoff keys are all dropped and only max_attempts, timeout, budget and retry_on carry over.
+(``base_duration`` means the exponential base, the fixed delay or the linear first delay, so
+carrying a fixed 60s into ``backoff_type = "linear"``, ``increment = "30s"`` would give 60s,
+90s where the file reads as 30s, 60s.) A key the chosen type does not use (``increment`` with
+exponential) is an error, never silently ignored. Every retry is checked with
+``policy.check_fits``.
 """
 
 from __future__ import annotations
@@ -202,8 +205,8 @@ def build_retry(
                     + ", ".join(k for k in RetryTable.model_fields if k in allowed),
                 )
     if kind != old_type and old_type is not None:
-        keep = set(COMMON_RETRY_KEYS) | (set(BACKOFF_KEYS[old_type]) & set(BACKOFF_KEYS[kind]))
-        merged = {k: v for k, v in merged.items() if k in keep}
+        # A new type starts a new backoff: base_duration means a different thing per type.
+        merged = {k: v for k, v in merged.items() if k in COMMON_RETRY_KEYS}
     merged.update(given)
 
     if lenient and any(
