@@ -1,0 +1,329 @@
+"""The outbox: every message is committed before it is sent, claimed under a lease, marked after.
+
+A row's life: ``pending`` → ``sending`` (claimed by one process until ``lease_until``) →
+``sent`` | ``failed`` (terminal; the deliverer then enqueues the fallback receiver), or back to
+``pending`` with a later ``next_attempt_at`` (retry, rate limit, 429).
+
+**Guarantees.**
+
+* *Nothing is lost.* A message is in the outbox, committed, before any send is tried; it is
+  committed in the same transaction as the group/escalation state that produced it. A process
+  that dies at any point leaves the row ``pending`` or ``sending``; once the lease has expired
+  the next ``tick`` (or ``notify``) claims it again.
+* *Nothing is enqueued twice.* ``idempotency_key`` is unique: enqueueing the same
+  (incident, kind, escalation level, repeat, sequence, channel) again is a no-op.
+* *Nothing is sent twice after a restart, except in one window.* A row is claimed by one
+  process at a time (a conditional UPDATE; an expired lease is the only way to take over). The
+  window: the provider accepted the request but the process died (or lost the store) before
+  it committed ``sent``. After the lease expires the message is sent again, with the same
+  idempotency key. PagerDuty deduplicates on ``dedup_key`` (a second ``trigger`` for an open
+  alert is merged into it); a generic webhook carries the key in its ``Idempotency-Key``
+  header so the receiver drops the replay; email sets ``Message-ID`` from it (many mail systems
+  collapse duplicates by Message-ID, not all). Slack and Teams incoming webhooks accept no
+  idempotency key: there a crash in that window produces a second, identical message. This is
+  at-least-once, like Alertmanager's notification log, and the window is one HTTP response long.
+
+Audit: ``notify_audit`` records every attempt (time, channel, status, latency, redacted error)
+and every human action (ack, resolve). Tables (component ``notify_outbox``): ``notify_outbox``,
+``notify_audit``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ...policy.taxonomy import Severity
+from ..model import FailureAnalysis
+from ..store import Store, Tx
+from .notification import Notification
+
+__all__ = [
+    "OutboxItem",
+    "audit",
+    "claim",
+    "decode_notification",
+    "encode_notification",
+    "enqueue",
+    "make_notification",
+    "message_key",
+    "migrate",
+    "next_due",
+    "redact_line",
+    "states",
+]
+
+_DDL = [
+    "CREATE TABLE IF NOT EXISTS notify_outbox ("
+    " {serial_pk},"
+    " idempotency_key TEXT NOT NULL UNIQUE,"
+    " channel TEXT NOT NULL, channel_type TEXT NOT NULL, receiver TEXT NOT NULL,"
+    " incident TEXT NOT NULL, kind TEXT NOT NULL,"
+    " notification TEXT NOT NULL,"  # the Notification (JSON), rendered at first claim
+    " message TEXT,"  # the rendered OutboundMessage (JSON), kept so retries send the same bytes
+    " state TEXT NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " next_attempt_at DOUBLE PRECISION NOT NULL,"
+    " lease_owner TEXT, lease_until DOUBLE PRECISION,"
+    " created_at DOUBLE PRECISION NOT NULL, sent_at DOUBLE PRECISION,"
+    " last_status INTEGER, last_error TEXT, provider_ref TEXT,"
+    " fallback_of TEXT, fallback_depth INTEGER NOT NULL DEFAULT 0)",
+    "CREATE INDEX IF NOT EXISTS notify_outbox_due ON notify_outbox (state, next_attempt_at)",
+    "CREATE INDEX IF NOT EXISTS notify_outbox_incident ON notify_outbox (incident)",
+    "CREATE TABLE IF NOT EXISTS notify_audit ("
+    " {serial_pk},"
+    " at DOUBLE PRECISION NOT NULL, event TEXT NOT NULL, incident TEXT,"
+    " channel TEXT, idempotency_key TEXT, attempt INTEGER, status INTEGER, ok INTEGER,"
+    " latency_ms DOUBLE PRECISION, error TEXT, actor TEXT)",
+    "CREATE INDEX IF NOT EXISTS notify_audit_incident ON notify_audit (incident)",
+]
+
+#: Row states; ``sent`` and ``failed`` are terminal.
+states = ("pending", "sending", "sent", "failed")
+
+_COLUMNS = (
+    "id, idempotency_key, channel, channel_type, receiver, incident, kind, notification, "
+    "message, attempts, created_at, fallback_of, fallback_depth, next_attempt_at"
+)
+
+
+def migrate(store: Store) -> None:
+    """Create the outbox and audit tables (idempotent)."""
+    store.migrate("notify_outbox", _DDL)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """One claimed outbox row."""
+
+    id: int
+    idempotency_key: str
+    channel: str
+    channel_type: str
+    receiver: str
+    incident: str
+    kind: str
+    notification: str  # JSON
+    message: str | None  # JSON of the OutboundMessage once rendered
+    attempts: int  # attempts made before this claim
+    created_at: float
+    fallback_of: str | None
+    fallback_depth: int
+    next_attempt_at: float
+
+
+def enqueue(
+    tx: Tx,
+    *,
+    idempotency_key: str,
+    channel: str,
+    channel_type: str,
+    receiver: str,
+    incident: str,
+    kind: str,
+    notification: str,
+    now: float,
+    not_before: float | None = None,
+    fallback_of: str | None = None,
+    fallback_depth: int = 0,
+) -> int | None:
+    """Add a message inside the caller's transaction; the row id, or None if already there."""
+    tx.execute(
+        "INSERT INTO notify_outbox (idempotency_key, channel, channel_type, receiver, incident, "
+        "kind, notification, state, next_attempt_at, created_at, fallback_of, fallback_depth) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?) "
+        "ON CONFLICT (idempotency_key) DO NOTHING",
+        (
+            idempotency_key, channel, channel_type, receiver, incident, kind, notification,
+            now if not_before is None else not_before, now, fallback_of, fallback_depth,
+        ),
+    )  # fmt: skip
+    if tx.rowcount != 1:
+        return None
+    row = tx.execute(
+        "SELECT id FROM notify_outbox WHERE idempotency_key = ?", (idempotency_key,)
+    ).fetchone()
+    return int(row[0]) if row else None
+
+
+def _where(
+    ids: frozenset[int] | None, exclude_channels: frozenset[str] = frozenset()
+) -> tuple[str, tuple[Any, ...]]:
+    sql, params = "", ()
+    if ids is not None:
+        if not ids:
+            return " AND 1 = 0", ()
+        sql += f" AND id IN ({', '.join('?' * len(ids))})"
+        params += tuple(sorted(ids))
+    if exclude_channels:
+        sql += f" AND channel NOT IN ({', '.join('?' * len(exclude_channels))})"
+        params += tuple(sorted(exclude_channels))
+    return sql, params
+
+
+_DUE = "((state = 'pending' AND next_attempt_at <= ?) OR (state = 'sending' AND lease_until <= ?))"
+
+
+def claim(
+    store: Store,
+    *,
+    owner: str,
+    now: float,
+    lease: float,
+    ids: frozenset[int] | None = None,
+    exclude_channels: frozenset[str] = frozenset(),
+    limit: int = 1,
+) -> list[OutboxItem]:
+    """Claim up to ``limit`` due rows (pending and due, or sending with an expired lease).
+
+    Oldest first; each row is taken with a conditional UPDATE, so two processes never hold
+    the same row. ``ids`` restricts the claim (a ``notify`` process sends only its own rows);
+    ``exclude_channels`` skips channels known to be over budget. Claim few rows at a time: a
+    claimed row must be sent before its lease (``lease`` seconds) runs out.
+    """
+    where, params = _where(ids, exclude_channels)
+    with store.transaction(write=False) as tx:
+        candidates = tx.execute(
+            f"SELECT {_COLUMNS} FROM notify_outbox WHERE {_DUE}{where} "
+            "ORDER BY next_attempt_at, id LIMIT ?",
+            (now, now, *params, limit * 4 + 4),
+        ).fetchall()
+    claimed: list[OutboxItem] = []
+    if not candidates:
+        return claimed
+    with store.transaction() as tx:  # rows in the same order as every other claimer: no deadlock
+        for row in candidates:
+            tx.execute(
+                "UPDATE notify_outbox SET state = 'sending', lease_owner = ?, lease_until = ? "
+                f"WHERE id = ? AND {_DUE}",
+                (owner, now + lease, row[0], now, now),
+            )
+            if tx.rowcount == 1:
+                claimed.append(OutboxItem(*row))
+                if len(claimed) >= limit:
+                    break
+    return claimed
+
+
+def next_due(
+    store: Store,
+    *,
+    ids: frozenset[int] | None = None,
+    exclude_channels: frozenset[str] = frozenset(),
+) -> float | None:
+    """When the earliest unfinished row (of ``ids``) may be claimed next; None when all are done."""
+    where, params = _where(ids, exclude_channels)
+    with store.transaction(write=False) as tx:
+        row = tx.execute(
+            "SELECT min(CASE WHEN state = 'sending' THEN lease_until ELSE next_attempt_at END) "
+            f"FROM notify_outbox WHERE state IN ('pending', 'sending'){where}",
+            params,
+        ).fetchone()
+    return None if row is None or row[0] is None else float(row[0])
+
+
+def redact_line(text: str, limit: int = 300) -> str:
+    """One line, URL query strings and credentials removed, at most ``limit`` characters.
+
+    Channel errors are already redacted by the channel; this is a second, cheap net for the
+    audit table (an exception text may quote a webhook URL whose path or ``sig=`` is a secret).
+    """
+    text = " ".join(str(text).split())
+    text = re.sub(r"(https?://)[^/\s@]*@", r"\1***@", text)
+    text = re.sub(r"(https?://[^/\s?#]+)[^\s]*", r"\1/***", text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def audit(
+    tx: Tx,
+    *,
+    at: float,
+    event: str,
+    incident: str | None = None,
+    channel: str | None = None,
+    idempotency_key: str | None = None,
+    attempt: int | None = None,
+    status: int | None = None,
+    ok: bool | None = None,
+    latency_ms: float | None = None,
+    error: str = "",
+    actor: str | None = None,
+) -> None:
+    """Append one audit row inside the caller's transaction."""
+    tx.execute(
+        "INSERT INTO notify_audit (at, event, incident, channel, idempotency_key, attempt, status, "
+        "ok, latency_ms, error, actor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            at, event, incident, channel, idempotency_key, attempt, status,
+            None if ok is None else int(ok), latency_ms, redact_line(error) if error else None, actor,
+        ),
+    )  # fmt: skip
+
+
+def row_counts(store: Store) -> dict[str, int]:
+    """How many outbox rows are in each state (for reports)."""
+    with store.transaction(write=False) as tx:
+        rows = tx.execute("SELECT state, count(*) FROM notify_outbox GROUP BY state").fetchall()
+    return {state: int(n) for state, n in rows}
+
+
+def dumps(value: Any) -> str:
+    """Compact, deterministic JSON."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+# --------------------------------------------------------------------------- notifications
+
+_HAS_SEQUENCE = "sequence" in Notification.__dataclass_fields__
+
+
+def make_notification(*, sequence: int = 0, **fields: Any) -> Notification:
+    """A ``Notification``; ``sequence`` is passed on when the dataclass has that field."""
+    if _HAS_SEQUENCE:
+        fields["sequence"] = sequence
+    return Notification(**fields)
+
+
+def message_key(notification: Notification, channel: str, *, sequence: int = 0) -> str:
+    """The outbox key of ``notification`` on ``channel``: the notification's idempotency key,
+    made unique per group update (``sequence``) when ``Notification`` does not carry it."""
+    key = notification.idempotency_key(channel)
+    if sequence and not _HAS_SEQUENCE:
+        key = hashlib.sha256(f"{key}#{sequence}".encode()).hexdigest()[:40]
+    return key
+
+
+def fallback_key(original_key: str, channel: str) -> str:
+    """The outbox key of the fallback copy of message ``original_key`` on ``channel``."""
+    return hashlib.sha256(f"{original_key}>fallback>{channel}".encode()).hexdigest()[:40]
+
+
+def encode_notification(notification: Notification) -> str:
+    """JSON for the outbox (the failures are already redacted by analysis)."""
+    data: dict[str, Any] = {}
+    for f in dataclasses.fields(notification):
+        value = getattr(notification, f.name)
+        if f.name == "analyses":
+            value = [a.to_dict() for a in value]
+        elif f.name == "severity":
+            value = value.value
+        elif isinstance(value, Mapping):
+            value = dict(value)
+        data[f.name] = value
+    return dumps(data)
+
+
+def decode_notification(text: str, **changes: Any) -> Notification:
+    """The ``Notification`` stored by ``encode_notification`` (with ``changes`` applied)."""
+    data = json.loads(text)
+    names = set(Notification.__dataclass_fields__)
+    data = {k: v for k, v in data.items() if k in names}
+    data["analyses"] = tuple(FailureAnalysis.from_dict(a) for a in data.get("analyses") or ())
+    data["severity"] = Severity(data["severity"])
+    data.update(changes)
+    return Notification(**data)
