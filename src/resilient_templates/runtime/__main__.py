@@ -24,6 +24,7 @@ COMMANDS = {
     "route": ("resilient_templates.runtime.notify.cli", "show which receivers a label set reaches"),
     "ack": ("resilient_templates.runtime.notify.cli", "acknowledge an incident (stops escalation)"),
     "resolve": ("resilient_templates.runtime.notify.cli", "resolve incidents of a workflow that recovered"),
+    "tick": ("resilient_templates.runtime.notify.cli", "flush due groups, escalations and outbox retries"),
 }
 
 
