@@ -160,6 +160,19 @@ def test_the_secret_scan_ignores_masked_and_ordinary_text():
     assert [s for s in ordinary if any(p.search(s) for p in SECRET_PATTERNS.values())] == []
 
 
+def test_sources_page_matches_the_corpus():
+    """SOURCES.md states the corpus size and its blind-pass sample names only existing ids."""
+    page = (HERE / "SOURCES.md").read_text(encoding="utf-8")
+    blind = page.split("## Second pass", 1)[1].split("Agreement", 1)[0]
+    sample = re.findall(r"`([a-z0-9-]+-\d{3})`", blind)
+    ids = {row["id"] for row in ROWS}
+    assert (f"{len(ROWS)} texts" in page, round(0.2 * len(ROWS)) == len(sample), set(sample) - ids) == (
+        True,
+        True,
+        set(),
+    )
+
+
 # --- the harness -------------------------------------------------------------------------------
 
 STAND_IN = textwrap.dedent(
