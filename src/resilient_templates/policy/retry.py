@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Union
 
 from ..errors import PolicyError
-from .duration import Duration, DurationLike
+from .duration import MAX_GO_DURATION_NS, Duration, DurationLike
 
 __all__ = [
     "Backoff",
@@ -129,8 +129,13 @@ class Exponential:
         out: list[Duration] = []
         ns = self.base.nanoseconds
         cap = self.cap.nanoseconds if self.cap is not None else None
-        for _ in range(retries):
+        for n in range(1, retries + 1):
             value = ns if cap is None else min(ns, cap)
+            if value > MAX_GO_DURATION_NS:
+                raise PolicyError(
+                    f"uncapped exponential backoff: the delay before retry {n} exceeds Go's "
+                    "maximum duration (about 292 years); set a cap"
+                )
             out.append(Duration(value))
             if cap is None or ns < cap:  # stop multiplying once capped: no overflow at n=10_000
                 ns *= self.factor
