@@ -126,7 +126,8 @@ def test_invalid_yaml_is_one_problem_with_its_line(tmp_path: Path, strict_schema
 
 def test_unquoted_dates_stay_strings_as_kubernetes_reads_them(tmp_path: Path, strict_schema: ArgoSchema) -> None:
     """A bare 2024-01-01 in a string field is not turned into a date and rejected."""
-    text = GOOD.format(name="a").replace("  entrypoint: main", "  entrypoint: main\n  arguments:\n    parameters:\n    - name: day\n      value: 2024-01-01")
+    parameter = "\n  arguments:\n    parameters:\n    - name: day\n      value: 2024-01-01"
+    text = GOOD.format(name="a").replace("  entrypoint: main", "  entrypoint: main" + parameter)
     report = validate_paths([write(tmp_path / "d.yaml", text)], schema=strict_schema)
     assert report.problems == ()
 

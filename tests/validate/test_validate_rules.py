@@ -740,7 +740,8 @@ def test_a_problem_is_one_line_naming_file_document_path_and_rule(strict_schema:
     doc = yaml.safe_load(BASE)
     backoff(doc).update(factor="1.5")
     (problem,) = validate_documents([None, doc], source="generated/x.yaml", schema=strict_schema)
-    assert (problem.file, problem.doc_index, problem.kind, problem.name) == ("generated/x.yaml", 1, "WorkflowTemplate", "sample")
+    identity = (problem.file, problem.doc_index, problem.kind, problem.name)
+    assert identity == ("generated/x.yaml", 1, "WorkflowTemplate", "sample")
     assert str(problem) == (
         f"generated/x.yaml#1 WorkflowTemplate/sample {W}.retryStrategy.backoff.factor: "
         + FACTOR.format('"1.5"')

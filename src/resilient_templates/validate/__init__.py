@@ -8,6 +8,14 @@ bad value and what was expected. Documents of other kinds (Kustomization, Config
 are skipped and counted. Without a schema (see ``load_schema``) only the semantic checks run, and
 that is said loudly: a warning from ``validate_documents``, ``Report.schema_skipped`` from
 ``validate_paths``, a banner on stderr from the CLI.
+
+Rules (``Problem.rule``): ``schema`` (strict Argo schema), ``yaml`` (unreadable file), ``integer``
+(limit/factor not Atoi-parsable), ``duration``, ``memoize-key``, ``metric-name``, ``metric-help``,
+``metric-type``, ``metric-label``, ``metric-value``, ``gauge-realtime``, ``removed-v4``,
+``leaf-only``, ``hook-expression``, ``template-ref``, ``continue-on-depends``; and the two
+``POLICY_RULES`` stricter than Argo: ``retry-limit`` (no explicit limit) and ``spec-retry``
+(a retryStrategy for every template). One key path gets one problem: a semantic message
+replaces the schema's for the same path.
 """
 
 from __future__ import annotations

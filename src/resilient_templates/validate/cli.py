@@ -40,7 +40,9 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="fail (exit 2) instead of skipping schema validation when no schema is available",
     )
-    parser.add_argument("--schema", metavar="FILE", help="Argo schema.json to use (default: $ARGO_SCHEMA, cache, download)")
+    parser.add_argument(
+        "--schema", metavar="FILE", help="Argo schema.json to use (default: $ARGO_SCHEMA, cache, download)"
+    )
     return parser
 
 

@@ -34,6 +34,7 @@ Parts = tuple[str | int, ...]
 
 _ARGO_DURATION = 'a Go duration such as "30s", "2m" or "1h30m", or whole seconds such as "30"'
 _GO_DURATION = 'a Go duration with a unit, such as "30s", "10m" or "24h"'
+_NEEDS_UNIT = "a bare number is not a Go duration: Argo reads this field with time.ParseDuration, which needs a unit"
 
 
 def check_document(doc: Mapping[str, Any]) -> list[Finding]:
@@ -453,7 +454,7 @@ def _duration_problem(value: object, *, bare_seconds: bool) -> str | None:
     if isinstance(value, bool):
         return "not a duration"
     if isinstance(value, int):
-        return None if bare_seconds else "a bare number is not a Go duration: Argo reads this field with time.ParseDuration, which needs a unit"
+        return None if bare_seconds else _NEEDS_UNIT
     if not isinstance(value, str):
         return "not a duration"
     if _templated(value):
@@ -463,7 +464,7 @@ def _duration_problem(value: object, *, bare_seconds: bool) -> str | None:
     if GO_INT.fullmatch(value):
         if bare_seconds or value == "0":
             return None
-        return "a bare number is not a Go duration: Argo reads this field with time.ParseDuration, which needs a unit"
+        return _NEEDS_UNIT
     try:
         Duration.parse(value)
     except DurationError:
