@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import subprocess
 import sys
@@ -136,9 +135,6 @@ def run_analyzer(command: list[str], items: list[Labelled]) -> tuple[dict[str, A
             for item in items:
                 handle.write(json.dumps({"id": item.id, "text": item.text}) + "\n")
         argv = [*command, "--jsonl", str(infile), "--no-store"]
-        env = dict(os.environ)
-        # The analysis history must not leak from one evaluation into the next.
-        env.setdefault("HOME", tmp)
         try:
             proc = subprocess.run(
                 argv,
@@ -146,7 +142,6 @@ def run_analyzer(command: list[str], items: list[Labelled]) -> tuple[dict[str, A
                 text=True,
                 timeout=TIMEOUT_SECONDS,
                 cwd=REPO,
-                env=env,
             )
         except FileNotFoundError:
             return {}, f"analyzer command not found: {shlex.join(argv)}"
