@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -42,10 +43,16 @@ class JsonSnapshot(SingleFileSnapshotExtension):
     _write_mode = WriteMode.TEXT
 
 
-def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+HERE = Path(__file__).parent
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run `python -m resilient_templates config ARGS`, with fixture_stages importable."""
+    path = os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path}
     return subprocess.run(
         [sys.executable, "-m", "resilient_templates", "config", *args],
-        capture_output=True, text=True, timeout=60, cwd=cwd, check=False,
+        capture_output=True, text=True, timeout=60, env=env, check=False,
     )
 
 
@@ -53,7 +60,7 @@ def test_check_prints_one_line_per_problem_and_no_traceback(tmp_path: Path) -> N
     """A broken file exits 2 with every problem on its own line, each naming file and key."""
     path = tmp_path / "resilient.toml"
     path.write_text(BROKEN, encoding="utf-8")
-    result = cli("check", str(path))
+    result = cli("check", str(path), "--stages", "fixture_stages")
     assert result.returncode == 2
     assert result.stdout == ""
     assert "Traceback" not in result.stderr
@@ -73,8 +80,10 @@ def test_check_prints_one_line_per_problem_and_no_traceback(tmp_path: Path) -> N
 def test_check_prints_ok_for_a_valid_file(tmp_path: Path) -> None:
     """A valid file prints 'ok' and exits 0."""
     path = tmp_path / "resilient.toml"
-    path.write_text('[retry.clone]\nmax_attempts = 2\n[env.production.retry.clone]\nmax_attempts = 4\n')
-    result = cli("check", str(path), "--env", "production")
+    path.write_text(
+        "[retry.clone]\nmax_attempts = 2\n[env.production.retry.clone]\nmax_attempts = 4\n"
+    )
+    result = cli("check", str(path), "--env", "production", "--stages", "none")
     assert (result.returncode, result.stdout, result.stderr) == (0, "ok\n", "")
 
 
@@ -85,7 +94,7 @@ def test_check_without_env_checks_every_env(tmp_path: Path) -> None:
         '[retry.x]\nmax_attempts = 2\nbackoff_type = "fixed"\nbase_duration = "1m"\n'
         "[env.production.retry.x]\nbudget = \"30s\"\n"
     )
-    result = cli("check", str(path))
+    result = cli("check", str(path), "--stages", "none")
     assert result.returncode == 2
     assert result.stderr == (
         f"error: {path}: env.production.retry.x.budget: schedule longer than its budget: the "
@@ -98,9 +107,48 @@ def test_check_with_an_unknown_env_lists_the_known_ones(tmp_path: Path) -> None:
     """--env with a name the file does not define is one line."""
     path = tmp_path / "resilient.toml"
     path.write_text("[env.production]\n[env.staging]\n")
-    result = cli("check", str(path), "--env", "prod")
+    result = cli("check", str(path), "--env", "prod", "--stages", "none")
     assert (result.returncode, result.stderr) == (
         2, f"error: {path}: env: unknown environment 'prod' (expected one of production, staging)\n"
+    )
+
+
+def test_check_knows_the_stage_defaults(tmp_path: Path) -> None:
+    """With --stages, a key only the stage's default makes inapplicable is caught."""
+    path = tmp_path / "resilient.toml"
+    path.write_text("[retry.code_analysis]\nfactor = 3\n[retry.clone]\nmax_attempts = 2\n")
+    result = cli("check", str(path), "--stages", "fixture_stages:STAGES")
+    assert result.returncode == 2
+    assert result.stderr.removeprefix("error: ").splitlines() == [
+        f"{path}: retry.clone: unknown stage 'clone' (expected one of code_analysis, "
+        "repository_clone, test_execution)",
+        f"{path}: retry.code_analysis.factor: 'factor' does not apply to backoff_type 'fixed' "
+        "(it is an exponential key) (got 3; expected one of the keys fixed backoff takes: "
+        "max_attempts, backoff_type, base_duration, timeout, budget, retry_on)",
+    ]
+
+
+def test_check_uses_the_project_stages_by_default(tmp_path: Path) -> None:
+    """Without --stages, the project's own stages decide which names exist."""
+    path = tmp_path / "resilient.toml"
+    path.write_text("[retry.no_such_stage]\nmax_attempts = 2\n")
+    result = cli("check", str(path))
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        f"error: {path}: retry.no_such_stage: unknown stage 'no_such_stage' (expected one of "
+    )
+
+
+def test_check_with_unimportable_stages_is_one_line(tmp_path: Path) -> None:
+    """A --stages module that cannot be imported is reported, not a traceback."""
+    path = tmp_path / "resilient.toml"
+    path.write_text("")
+    result = cli("check", str(path), "--stages", "no_such_module_here")
+    assert (result.returncode, result.stderr) == (
+        2,
+        "error: --stages: cannot load the stage defaults: No module named "
+        "'no_such_module_here' (got 'no_such_module_here'; expected MODULE[:ATTR] naming the "
+        "stages, or 'none')\n",
     )
 
 

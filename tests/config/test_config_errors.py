@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
 from resilient_templates.config import load_config, load_config_text, retry_from_table
 from resilient_templates.errors import ConfigError
-from resilient_templates.policy import Custom, Exponential, Fixed, Linear, Retry, RetryOn
+from resilient_templates.policy import Exponential, Fixed, Linear, Retry, RetryOn
 
 F = "stages/resilient.toml"
 
@@ -162,7 +161,10 @@ def test_string_for_an_integer_is_refused() -> None:
 
 def test_custom_delays_must_match_the_retries() -> None:
     """Custom backoff needs exactly one delay per retry (max_attempts - 1)."""
-    text = '[retry.code_analysis]\nmax_attempts = 4\nbackoff_type = "custom"\ndelays = ["10s", "1m"]\n'
+    text = (
+        '[retry.code_analysis]\nmax_attempts = 4\nbackoff_type = "custom"\n'
+        'delays = ["10s", "1m"]\n'
+    )
     assert error(text) == (
         f"{F}: retry.code_analysis.delays: custom backoff lists 2 delays but max_attempts = 4 "
         "makes 3 retries, one delay each (got ['10s', '1m']; expected exactly max_attempts - 1 "
@@ -403,7 +405,7 @@ def test_bad_pod_gc_strategy_is_refused() -> None:
 
 
 def test_approval_timeout_must_end_before_the_workflow_deadline() -> None:
-    """Argo fails a suspended gate at the workflow deadline, so the default decision never applies."""
+    """Argo fails a suspended gate at the workflow deadline: the default would never apply."""
     assert error('[pipeline]\ndeadline = "2h"\napproval_timeout = "4h"\n') == (
         f"{F}: pipeline.approval_timeout: approval_timeout 4h is not shorter than the workflow "
         "deadline 2h: Argo fails a suspended gate at the deadline, so the approval_default "

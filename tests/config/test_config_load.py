@@ -33,7 +33,11 @@ timeout = "1800s"
 
 CLONE = Retry(3, Exponential("30s"), attempt_timeout="600s")
 TESTS = Retry(2, Linear("30s"), attempt_timeout="1800s")
-STAGES = {"repository_clone": CLONE, "test_execution": TESTS, "code_analysis": Retry(2, Fixed("60s"))}
+STAGES = {
+    "repository_clone": CLONE,
+    "test_execution": TESTS,
+    "code_analysis": Retry(2, Fixed("60s")),
+}
 
 FULL = """\
 #:schema ./resilient.schema.json
@@ -153,7 +157,10 @@ def test_without_stage_defaults_unknown_stage_names_are_allowed() -> None:
 
 def test_without_stage_defaults_a_complete_table_is_checked() -> None:
     """A table that names its type and attempts is built and checked even without defaults."""
-    text = '[retry.x]\nmax_attempts = 3\nbackoff_type = "fixed"\nbase_duration = "10m"\nbudget = "15m"\n'
+    text = (
+        '[retry.x]\nmax_attempts = 3\nbackoff_type = "fixed"\nbase_duration = "10m"\n'
+        'budget = "15m"\n'
+    )
     with pytest.raises(ConfigError, match=r"retry\.x\.budget: schedule longer than its budget"):
         load_config_text(text)
 

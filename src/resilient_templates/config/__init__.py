@@ -10,7 +10,13 @@ was expected; several mistakes are reported together, one per line.
 
 from __future__ import annotations
 
-from .load import DEFAULT_RUNTIME_IMAGE, PipelineSettings, ProjectConfig, load_config, load_config_text
+from .load import (
+    DEFAULT_RUNTIME_IMAGE,
+    PipelineSettings,
+    ProjectConfig,
+    load_config,
+    load_config_text,
+)
 from .models import json_schema
 from .tables import resources_from_table, resources_to_table, retry_from_table, retry_to_table
 

@@ -135,7 +135,8 @@ def load_config(
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        raise ConfigError(f"cannot read the config file: {exc.strerror or exc}", file=source) from None
+        reason = exc.strerror or str(exc)
+        raise ConfigError(f"cannot read the config file: {reason}", file=source) from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -161,9 +162,9 @@ def load_config_text(
     prefixes = {"": ()} if overlay is None else {"": (), f"env.{env}.": ("env", env)}
 
     def clean(*path: str) -> bool:
-        return not any(
-            bad[: len(base) + len(path)] == base + path for base in prefixes.values() for bad in broken
-        )
+        """No shape error under ``path`` in the root or the chosen overlay."""
+        wanted = [base + path for base in prefixes.values()]
+        return not any(bad[: len(w)] == w for w in wanted for bad in broken)
 
     pipeline = _pipeline(doc, overlay, env, source, problems) if clean("pipeline") else None
     tables = {section: _stage_tables(doc, overlay, env, section) for section in _SECTIONS}
@@ -278,7 +279,9 @@ def _pipeline(
     settings = PipelineSettings(**values)
     deadline, timeout = settings.deadline, settings.approval_timeout
     if deadline is not None and timeout >= deadline:
-        key = "approval_timeout" if "approval_timeout" in root or "approval_timeout" in top else "deadline"
+        keys = ("approval_timeout", "deadline")
+        written = [k for k in keys if k in top] or [k for k in keys if k in root] or [keys[0]]
+        key = written[0]
         where = f"env.{env}.pipeline" if key in top else "pipeline"
         problems.append(
             ConfigError(

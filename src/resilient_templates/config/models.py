@@ -67,7 +67,13 @@ def toml_type(value: object) -> str:
     """'a string', 'an integer': the TOML type of a parsed value, with its article."""
     if isinstance(value, bool):
         return "a boolean"
-    names = {str: "a string", int: "an integer", float: "a float", list: "an array", dict: "a table"}
+    names = {
+        str: "a string",
+        int: "an integer",
+        float: "a float",
+        list: "an array",
+        dict: "a table",
+    }
     for kind, name in names.items():
         if isinstance(value, kind):
             return name
@@ -222,10 +228,12 @@ _EXPECTED_SUBDOMAIN = (
 )
 # The Docker reference grammar (distribution/reference): [domain/]path[:tag][@digest].
 _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?)"
+_DOMAIN_PART = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+_DOMAIN = rf"(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*(?::[0-9]+)?)"
 _IMAGE = (
     rf"(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
-    r"(?::[\w][\w.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?"
+    r"(?::[\w][\w.-]{0,127})?"
+    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?"
 )
 
 
@@ -475,7 +483,11 @@ def model_at(path: tuple[str | int, ...]) -> type[BaseModel] | None:
             return EnvOverlay
     elif not path:
         return ConfigFile
-    shapes = {("pipeline", 1): PipelineTable, ("retry", 2): RetryTable, ("resources", 2): ResourcesTable}
+    shapes = {
+        ("pipeline", 1): PipelineTable,
+        ("retry", 2): RetryTable,
+        ("resources", 2): ResourcesTable,
+    }
     return shapes.get((str(path[0]), len(path)))
 
 

@@ -138,7 +138,10 @@ def _validate(model: Any, table: Mapping[str, Any], *, where: str, file: str | N
     try:
         return model.model_validate(dict(table)).given()
     except PydanticValidationError as exc:
-        raise_all(from_pydantic(exc, file=file, prefix=where, model_for=lambda loc: model if not loc else None))
+        problems = from_pydantic(
+            exc, file=file, prefix=where, model_for=lambda loc: None if loc else model
+        )
+        raise_all(problems)
         raise  # pragma: no cover - raise_all raised
 
 
