@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from resilient_templates.config import load_config, load_config_text, retry_from_table
@@ -350,6 +349,16 @@ def test_problem_inside_an_overlay_is_reported_at_its_real_path() -> None:
         f"{F}: env.production.retry.repository_clone.factor: must be an integer, not a float "
         "(Argo parses factor with strconv.Atoi, so 1.5 fails at run time) (got 1.5; expected "
         "an integer >= 1, e.g. 2)"
+    )
+
+
+def test_unknown_key_inside_an_overlay_gets_a_suggestion() -> None:
+    """Overlay tables have the root's shape, so a typo there is caught the same way."""
+    text = "[env.staging.retry.coverage]\nmax_atempts = 3\n"
+    assert error(text) == (
+        f"{F}: env.staging.retry.coverage.max_atempts: unknown key 'max_atempts'; did you mean "
+        "'max_attempts'? (expected one of max_attempts, backoff_type, base_duration, factor, "
+        "max_duration, jitter, increment, delays, timeout, budget, retry_on)"
     )
 
 
