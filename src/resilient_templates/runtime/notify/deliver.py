@@ -213,12 +213,10 @@ class Deliverer:
             return OutboundMessage.from_json(item.message)
         notification = outbox.decode_notification(item.notification)
         message = channel.render(notification)  # type: ignore[attr-defined]
-        message = dataclasses.replace(message, idempotency_key=item.idempotency_key)
+        stored = dataclasses.replace(message, idempotency_key=item.idempotency_key).to_json()
         with self.store.transaction() as tx:
-            tx.execute(
-                "UPDATE notify_outbox SET message = ? WHERE id = ?", (message.to_json(), item.id)
-            )
-        return message
+            tx.execute("UPDATE notify_outbox SET message = ? WHERE id = ?", (stored, item.id))
+        return OutboundMessage.from_json(stored)  # what retries will read: the same bytes
 
     def _defer(self, item: outbox.OutboxItem, wait: float) -> None:
         with self.store.transaction() as tx:

@@ -1,0 +1,183 @@
+"""Delivery against the real provider servers: retries, 429, timeouts, fallback, audit.
+
+Time is injected (``FakeClock``): waits between attempts advance the clock instead of
+sleeping, while every request is a real HTTP request to a server on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from delivery_helpers import T0, analysis, channel, make_plan, rows
+from servers import Fault
+
+from resilient_templates.runtime.notify.deliver import DeliveryPolicy
+from resilient_templates.runtime.notify.outbox import redact_line
+from resilient_templates.runtime.notify.service import NotifyService
+
+
+def _service(store, clock, plan):
+    return NotifyService(store, plan, clock=clock, sleep=clock.sleep, rng=random.Random(7))
+
+
+def _attempts(store):
+    return rows(
+        store,
+        "SELECT at, channel, attempt, status, ok, latency_ms, error FROM notify_audit "
+        "WHERE event = 'attempt' ORDER BY id",
+    )
+
+
+def test_429_retry_after_is_honoured(store, clock, slack_server):
+    """A 429 with Retry-After: 2 makes the next attempt exactly 2 s later, and it succeeds."""
+    slack_server.script(Fault.rate_limited("2"))
+    plan = make_plan([channel("chat", slack_server)], {"team": ["chat"]})
+    report = _service(store, clock, plan).notify([analysis()], deliver_for=60)
+    attempts = _attempts(store)
+    assert [a[3] for a in attempts] == [429, 200]
+    assert attempts[1][0] - attempts[0][0] == pytest.approx(2.0)
+    assert len(report.delivery.sent) == 1
+    assert [r.status for r in slack_server.received()] == [429, 200]
+
+
+def test_429_pauses_the_channel_for_other_messages(store, clock, slack_server):
+    """After a 429 with Retry-After: 3 no other message goes to that channel for 3 s."""
+    slack_server.script(Fault.rate_limited("3"))
+    plan = make_plan([channel("chat", slack_server, rate=100)], {"team": ["chat"]})
+    service = _service(store, clock, plan)
+    service.notify([analysis("wf-a")], deliver_for=0)
+    clock.advance(0.5)
+    service.notify([analysis("wf-b")], deliver_for=60)
+    times = [a[0] - T0 for a in _attempts(store)]
+    assert times[0] == 0.0 and min(times[1:]) >= 3.0
+
+
+def test_400_is_not_retried(store, clock, slack_server):
+    """A 400 is final after one attempt: no retry, the row is failed and audited."""
+    slack_server.script(Fault.error(400))
+    plan = make_plan([channel("chat", slack_server)], {"team": ["chat"]})
+    report = _service(store, clock, plan).notify([analysis()], deliver_for=600)
+    assert len(slack_server.received()) == 1
+    assert rows(store, "SELECT state, attempts, last_status FROM notify_outbox") == [("failed", 1, 400)]
+    assert len(report.delivery.undeliverable) == 1
+
+
+def test_500_is_retried_with_full_jitter_backoff(store, clock, slack_server):
+    """Two 500s are retried after waits drawn in [0, 1 s] and [0, 2 s]; the third attempt lands."""
+    slack_server.script(Fault.error(500), Fault.error(500))
+    plan = make_plan([channel("chat", slack_server, rate=100)], {"team": ["chat"]})
+    assert [(lo.seconds, hi.seconds) for lo, hi in DeliveryPolicy.from_defaults(plan.defaults).retry.bounds()] == [
+        (0.0, 1.0), (0.0, 2.0), (0.0, 4.0),
+    ]  # fmt: skip
+    _service(store, clock, plan).notify([analysis()], deliver_for=60)
+    attempts = _attempts(store)
+    assert [a[3] for a in attempts] == [500, 500, 200]
+    gaps = [attempts[1][0] - attempts[0][0], attempts[2][0] - attempts[1][0]]
+    assert 0 <= gaps[0] <= 1.0 and 0 <= gaps[1] <= 2.0
+
+
+def test_retries_stop_at_max_attempts(store, clock, slack_server):
+    """A channel that keeps answering 503 gets exactly max_attempts (4) attempts."""
+    slack_server.script(*[Fault.error(503)] * 10)
+    plan = make_plan([channel("chat", slack_server)], {"team": ["chat"]})
+    _service(store, clock, plan).notify([analysis()], deliver_for=3600)
+    assert len(slack_server.received()) == 4
+    assert rows(store, "SELECT state, attempts FROM notify_outbox") == [("failed", 4)]
+
+
+def test_dropped_connection_is_retried(store, clock, pagerduty_server):
+    """A connection dropped before the provider processed it is retried and delivered once."""
+    pagerduty_server.script(Fault.drop())
+    plan = make_plan([channel("pd", pagerduty_server)], {"oncall": ["pd"]})
+    _service(store, clock, plan).notify([analysis()], deliver_for=60)
+    attempts = _attempts(store)
+    assert attempts[0][3] is None and attempts[0][6]  # no status, an error text
+    assert attempts[1][3] == 202
+    assert len(pagerduty_server.delivered()) == 1
+
+
+def test_slow_response_times_out_and_is_retried_with_the_same_key(store, clock, slack_server):
+    """A response slower than the timeout fails the attempt; the retry carries the same key.
+
+    The slow request was still processed by the provider: this is the documented
+    at-least-once window, and the shared idempotency key is what lets a receiver drop it.
+    """
+    slack_server.script(Fault.slow(1.0))
+    plan = make_plan([channel("chat", slack_server)], {"team": ["chat"]}, timeout="300ms")
+    _service(store, clock, plan).notify([analysis()], deliver_for=60)
+    attempts = _attempts(store)
+    assert attempts[0][3] is None and "timed out" in attempts[0][6]
+    assert attempts[-1][3] == 200
+    slack_server.wait_for(2, timeout=3)
+    keys = {r.idempotency_key for r in slack_server.received()}
+    assert len(slack_server.received()) == 2 and len(keys) == 1
+
+
+def test_pagerduty_duplicate_after_a_lost_response_is_one_alert(store, clock, pagerduty_server):
+    """A trigger processed but unanswered and then retried stays one PagerDuty alert (dedup_key)."""
+    pagerduty_server.script(Fault.drop_after())
+    plan = make_plan([channel("pd", pagerduty_server)], {"oncall": ["pd"]})
+    _service(store, clock, plan).notify([analysis()], deliver_for=60)
+    assert len(pagerduty_server.delivered()) == 2
+    assert len(pagerduty_server.alerts) == 1
+
+
+def test_fallback_receiver_gets_the_message_when_a_channel_stays_down(
+    store, clock, slack_server, webhook_server
+):
+    """When Slack fails for good, the receiver's fallback (a webhook) gets the notification."""
+    slack_server.script(*[Fault.error(500)] * 4)
+    plan = make_plan(
+        [channel("chat", slack_server), channel("hook", webhook_server)],
+        {"team": (["chat"], "backup"), "backup": ["hook"]},
+    )
+    report = _service(store, clock, plan).notify([analysis()], deliver_for=3600)
+    assert len(report.delivery.fallbacks) == 1 and not report.delivery.undeliverable
+    delivered = webhook_server.delivered()
+    assert len(delivered) == 1
+    assert delivered[0].json["receiver"] == "backup"
+    assert rows(store, "SELECT channel, state FROM notify_outbox ORDER BY id") == [
+        ("chat", "failed"), ("hook", "sent"),
+    ]  # fmt: skip
+    assert rows(store, "SELECT channel FROM notify_audit WHERE event = 'fallback'") == [("hook",)]
+
+
+def test_no_fallback_left_means_undeliverable(store, clock, slack_server, webhook_server):
+    """If the fallback fails too, the message is reported undeliverable (notify exits 69)."""
+    slack_server.script(*[Fault.error(500)] * 4)
+    webhook_server.script(Fault.error(404))
+    plan = make_plan(
+        [channel("chat", slack_server), channel("hook", webhook_server)],
+        {"team": (["chat"], "backup"), "backup": ["hook"]},
+    )
+    report = _service(store, clock, plan).notify([analysis()], deliver_for=3600)
+    assert len(report.delivery.undeliverable) == 1
+
+
+def test_every_attempt_is_audited(store, clock, slack_server):
+    """Each attempt has a row: time, channel, attempt number, status, ok, latency, error."""
+    slack_server.script(Fault.error(502))
+    plan = make_plan([channel("chat", slack_server, rate=100)], {"team": ["chat"]})
+    _service(store, clock, plan).notify([analysis()], deliver_for=60)
+    (first, second) = _attempts(store)
+    assert first[1:5] == ("chat", 1, 502, 0) and first[5] > 0 and first[6].startswith("HTTP 502")
+    assert second[1:5] == ("chat", 2, 200, 1) and second[6] is None
+
+
+def test_retries_send_the_same_bytes(store, clock, webhook_server):
+    """A retried message is rendered once: every attempt posts an identical body."""
+    webhook_server.script(Fault.error(500))
+    plan = make_plan([channel("hook", webhook_server, rate=100)], {"team": ["hook"]})
+    _service(store, clock, plan).notify([analysis()], deliver_for=60)
+    bodies = {r.body for r in webhook_server.received()}
+    assert len(webhook_server.received()) == 2 and len(bodies) == 1
+
+
+def test_audit_errors_lose_urls_and_credentials():
+    """The audit's error text keeps no URL path, query string or credentials."""
+    text = redact_line(
+        "URLError: https://user:pw@prod-12.westeurope.logic.azure.com/workflows/abc?sig=SECRET failed"
+    )
+    assert "SECRET" not in text and "pw" not in text and "/workflows/abc" not in text
+    assert "prod-12.westeurope.logic.azure.com" in text
