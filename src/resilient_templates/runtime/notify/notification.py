@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 #: The kinds of notification, in the order an incident lives through them.
-KINDS = ("firing", "escalation", "reminder", "resolved")
+KINDS = ("firing", "escalation", "reminder", "acknowledged", "resolved")
 
 
 def incident_key(receiver: str, group_labels: Mapping[str, str], route_key: str = "") -> str:
@@ -60,7 +60,7 @@ def highest_severity(analyses: tuple[FailureAnalysis, ...]) -> Severity:
 
 @dataclass(frozen=True, slots=True)
 class Notification:
-    kind: str  # "firing" | "escalation" | "reminder" | "resolved"
+    kind: str  # "firing" | "escalation" | "reminder" | "acknowledged" | "resolved"
     incident_key: str  # stable id of the incident/group (hash of receiver + group labels)
     receiver: str  # receiver name from the config
     group_labels: Mapping[str, str]  # the group_by label values (Alertmanager semantics)
@@ -75,7 +75,7 @@ class Notification:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"notification kind {self.kind!r} is not one of {', '.join(KINDS)}")
-        if self.kind != "resolved" and not self.analyses:
+        if self.kind in ("firing", "escalation", "reminder") and not self.analyses:
             raise ValueError(f"a {self.kind} notification needs at least one analysis")
 
     def idempotency_key(self, channel: str) -> str:

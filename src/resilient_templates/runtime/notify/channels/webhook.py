@@ -1,0 +1,190 @@
+"""A generic signed JSON webhook, shaped like Alertmanager's webhook payload.
+
+Body: ``version``, ``groupKey``, ``status`` (firing/resolved), ``kind``, ``receiver``,
+``groupLabels``, ``commonLabels``, ``title``, ``severity``, ``truncatedAlerts`` and
+``alerts[]`` (labels, startsAt, generatorURL, fingerprint and the full ``analysis``).
+``max_alerts`` (0 = all) caps ``alerts`` as in Alertmanager; the body stays under
+``MAX_BODY_BYTES`` by shortening log tails, then dropping them, then dropping alerts.
+
+Authenticity: each send adds ``X-RT-Timestamp`` (Unix seconds) and ``X-RT-Signature:
+sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>``; receivers check it with
+``verify_signature``, which also refuses timestamps outside a tolerance (replays).
+``X-RT-Idempotency-Key`` lets receivers drop duplicates of an at-least-once delivery.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from typing import Any
+
+from ..notification import Notification, OutboundMessage, SendResult
+from ..templates import Templates, notification_context
+from .base import (
+    ChannelBase,
+    SecretError,
+    classify_http,
+    clip,
+    clip_tail,
+    encode_json,
+    json_size,
+    network_failure,
+    post,
+    redact_obj,
+    resolve_setting,
+    secret_failure,
+)
+
+__all__ = ["MAX_BODY_BYTES", "WebhookChannel", "sign", "verify_signature"]
+
+VERSION = "1"
+MAX_BODY_BYTES = 1_000_000
+LOG_STEPS = (64_000, 8_000, 0)
+MAX_TEXT = 10_000
+MAX_EVIDENCE = 20
+
+
+def sign(secret: str | bytes, timestamp: int | str, body: bytes) -> str:
+    """``sha256=<hex>`` of HMAC-SHA256 over ``"<timestamp>.<body>"``."""
+    key = secret.encode() if isinstance(secret, str) else secret
+    mac = hmac.new(key, str(timestamp).encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def verify_signature(
+    secret: str | bytes,
+    timestamp: str | int,
+    body: bytes | str,
+    signature: str,
+    *,
+    tolerance: float = 300,
+    now: float | None = None,
+) -> bool:
+    """Whether ``signature`` is ours for ``timestamp`` and ``body``, and the timestamp is fresh.
+
+    The comparison is constant-time; a timestamp more than ``tolerance`` seconds away from
+    ``now`` (default: the clock) is refused so a captured request cannot be replayed later.
+    """
+    try:
+        sent_at = int(str(timestamp).strip())
+    except ValueError:
+        return False
+    current = time.time() if now is None else now
+    if abs(current - sent_at) > tolerance:
+        return False
+    raw = body.encode() if isinstance(body, str) else body
+    expected = sign(secret, sent_at, raw)
+    given = signature.strip()
+    if not given.startswith("sha256="):
+        given = "sha256=" + given
+    return hmac.compare_digest(expected.encode(), given.encode())
+
+
+def _bounded(a: dict[str, Any], log_limit: int) -> dict[str, Any]:
+    """The analysis as sent: derived template keys removed, unbounded texts cut."""
+    analysis = {
+        k: v for k, v in a.items() if k not in ("labels", "summary", "evidence_first", "cause", "recommendation")
+    }
+    rc, error = analysis["root_cause"], analysis["error"]
+    evidence = rc.get("evidence") or []
+    analysis["root_cause"] = {
+        **rc,
+        "description": clip(rc.get("description") or "", MAX_TEXT),
+        "evidence": [clip(line, 1_000) for line in evidence[:MAX_EVIDENCE]],
+    }
+    log = error.get("log_tail") or ""
+    analysis["error"] = {
+        **error,
+        "message": clip(error.get("message") or "", MAX_TEXT),
+        "log_tail": clip_tail(log, log_limit) if log_limit else "",
+    }
+    return analysis
+
+
+def _common_labels(label_sets: list[dict[str, str]]) -> dict[str, str]:
+    if not label_sets:
+        return {}
+    common = dict(label_sets[0])
+    for labels in label_sets[1:]:
+        common = {k: v for k, v in common.items() if labels.get(k) == v}
+    return {k: v for k, v in sorted(common.items()) if v}
+
+
+class WebhookChannel(ChannelBase):
+    def render(self, notification: Notification) -> OutboundMessage:
+        context = redact_obj(notification_context(notification, channel=self.name))
+        title = Templates(self.templates_dir).render(self.type, "title", context).text
+        analyses = context["analyses"]
+        limit = int(self.settings.get("max_alerts") or 0) or len(analyses)
+        body: dict[str, Any] = {}
+        for log_limit in LOG_STEPS:
+            body = self._body(notification, context, title, analyses[:limit], log_limit)
+            if json_size(body) <= MAX_BODY_BYTES:
+                break
+        while json_size(body) > MAX_BODY_BYTES and len(body["alerts"]) > 1:
+            keep = len(body["alerts"]) // 2
+            body = self._body(notification, context, title, analyses[:keep], 0)
+        return self.message(notification, redact_obj(body))
+
+    def _body(
+        self,
+        notification: Notification,
+        context: dict[str, Any],
+        title: str,
+        analyses: list[dict[str, Any]],
+        log_limit: int,
+    ) -> dict[str, Any]:
+        status = "resolved" if notification.kind == "resolved" else "firing"
+        alerts = []
+        for a in analyses:
+            analysis = _bounded(a, log_limit)
+            alerts.append(
+                {
+                    "status": status,
+                    "labels": a["labels"],
+                    "startsAt": a["created_at"],
+                    "generatorURL": a["workflow"]["url"],
+                    "fingerprint": a["failure_id"],
+                    "summary": a["summary"],
+                    "analysis": analysis,
+                }
+            )
+        return {
+            "version": VERSION,
+            "groupKey": notification.incident_key,
+            "status": status,
+            "kind": notification.kind,
+            "receiver": notification.receiver,
+            "groupLabels": dict(sorted(context["group_labels"].items())),
+            "commonLabels": _common_labels([a["labels"] for a in analyses]),
+            "title": title,
+            "severity": notification.severity.value,
+            "escalationLevel": notification.escalation_level,
+            "repeat": notification.repeat,
+            "createdAt": notification.created_at,
+            "count": notification.count,
+            "truncatedAlerts": notification.count - len(alerts),
+            "alerts": alerts,
+        }
+
+    def send(self, message: OutboundMessage, *, timeout: float) -> SendResult:
+        try:
+            url = resolve_setting(self.settings, "url")
+            secret = resolve_setting(self.settings, "secret")
+        except SecretError as exc:
+            return secret_failure(self.name, exc)
+        if not url or not secret:
+            return SendResult(ok=False, error=f"channel {self.name}: url and secret are required")
+        body = encode_json(message.body)
+        timestamp = int(time.time())
+        headers = {
+            "X-RT-Timestamp": str(timestamp),
+            "X-RT-Signature": sign(secret, timestamp, body),
+            "X-RT-Idempotency-Key": message.idempotency_key,
+        }
+        try:
+            response = post(url, body, headers=headers, timeout=timeout)
+        except Exception as exc:  # noqa: BLE001 - send() reports, never raises
+            return network_failure(exc, secrets=(url, secret))
+        return classify_http(response)
