@@ -94,7 +94,7 @@ def test_dropped_connection_is_retried(store, clock, pagerduty_server):
     attempts = _attempts(store)
     assert attempts[0][3] is None and attempts[0][6]  # no status, an error text
     assert attempts[1][3] == 202
-    assert len(pagerduty_server.delivered()) == 1
+    assert len(pagerduty_server.wait_for(1)) == 1
 
 
 def test_slow_response_times_out_and_is_retried_with_the_same_key(store, clock, slack_server):
@@ -119,7 +119,7 @@ def test_pagerduty_duplicate_after_a_lost_response_is_one_alert(store, clock, pa
     pagerduty_server.script(Fault.drop_after())
     plan = make_plan([channel("pd", pagerduty_server)], {"oncall": ["pd"]})
     _service(store, clock, plan).notify([analysis()], deliver_for=60)
-    assert len(pagerduty_server.delivered()) == 2
+    assert len(pagerduty_server.wait_for(2)) == 2
     assert len(pagerduty_server.alerts) == 1
 
 
@@ -134,7 +134,7 @@ def test_fallback_receiver_gets_the_message_when_a_channel_stays_down(
     )
     report = _service(store, clock, plan).notify([analysis()], deliver_for=3600)
     assert len(report.delivery.fallbacks) == 1 and not report.delivery.undeliverable
-    delivered = webhook_server.delivered()
+    delivered = webhook_server.wait_for(1)
     assert len(delivered) == 1
     assert delivered[0].json["receiver"] == "backup"
     assert rows(store, "SELECT channel, state FROM notify_outbox ORDER BY id") == [

@@ -1,0 +1,161 @@
+"""Grouping, dedup and incidents (Alertmanager's group_wait / group_interval / repeat_interval).
+
+Timers use an injected clock; messages go to a real Slack test server.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+
+from delivery_helpers import T0, analysis, channel, make_plan, rows
+
+from resilient_templates.policy.taxonomy import Severity
+from resilient_templates.runtime.notify.service import NotifyService
+
+BY_SIGNATURE = {"group_by": ["signature"], "group_wait": "30s", "group_interval": "5m", "repeat_interval": "4h"}
+
+
+def _plan(slack_server, **route):
+    return make_plan([channel("chat", slack_server, rate=100)], {"team": ["chat"]}, route=route or BY_SIGNATURE)
+
+
+def _texts(server, count):
+    """The texts of the messages the server processed, once ``count`` are in (bounded wait)."""
+    return [r.json["text"] for r in server.wait_for(count)]
+
+
+def test_23_failing_workflows_become_one_message(store, clock, slack_server):
+    """23 workflows failing with one signature within group_wait make ONE message that says so."""
+    service = NotifyService(store, _plan(slack_server), clock=clock, sleep=clock.sleep)
+    for i in range(23):
+        service.notify([analysis(f"release-{i:02d}")])
+        clock.advance(1)
+    assert slack_server.received() == []
+    clock.now = T0 + 30
+    service.tick()
+    texts = _texts(slack_server, 1)
+    assert len(texts) == 1
+    assert "23 workflows failing: github-rate-limit" in texts[0]
+
+
+def test_group_wait_holds_the_first_notification(store, clock, slack_server):
+    """Nothing is sent before group_wait has passed; the tick at group_wait sends it."""
+    service = NotifyService(store, _plan(slack_server), clock=clock, sleep=clock.sleep)
+    service.notify([analysis()])
+    clock.now = T0 + 29.9
+    service.tick()
+    assert slack_server.received() == []
+    clock.now = T0 + 30
+    service.tick()
+    assert len(slack_server.wait_for(1)) == 1
+
+
+def test_a_new_failure_in_a_notified_group_waits_for_group_interval(store, clock, slack_server):
+    """A failure joining a notified group goes out group_interval after the last message."""
+    service = NotifyService(store, _plan(slack_server), clock=clock, sleep=clock.sleep)
+    service.notify([analysis("wf-a")])
+    clock.now = T0 + 30
+    service.tick()
+    clock.now = T0 + 40
+    service.notify([analysis("wf-b")])
+    clock.now = T0 + 30 + 299
+    service.tick()
+    assert len(slack_server.wait_for(1)) == 1
+    clock.now = T0 + 30 + 300
+    service.tick()
+    texts = _texts(slack_server, 2)
+    assert len(texts) == 2 and "2 workflows failing: github-rate-limit" in texts[1]
+
+
+def test_the_same_failure_is_not_resent_within_repeat_interval(store, clock, slack_server):
+    """Reporting a notified failure again before repeat_interval is suppressed as a duplicate."""
+    service = NotifyService(store, _plan(slack_server, group_wait="0s"), clock=clock, sleep=clock.sleep)
+    service.notify([analysis()])
+    clock.advance(3600)
+    report = service.notify([analysis()])
+    assert len(slack_server.wait_for(1)) == 1
+    assert report.suppressed and "duplicate" in report.suppressed[0]["reason"]
+    assert rows(store, "SELECT count(*) FROM notify_audit WHERE event = 'suppressed'") == [(1,)]
+
+
+def test_the_same_failure_is_sent_again_after_repeat_interval(store, clock, slack_server):
+    """After repeat_interval (and the group_interval pacing) a recurrence is notified again."""
+    service = NotifyService(store, _plan(slack_server, group_wait="0s"), clock=clock, sleep=clock.sleep)
+    service.notify([analysis()])
+    clock.advance(4 * 3600 + 1)
+    service.notify([analysis()])
+    delivered = slack_server.wait_for(2)
+    assert len(delivered) == 2
+    assert delivered[0].idempotency_key != delivered[1].idempotency_key
+
+
+def test_concurrent_reports_of_one_failure_make_one_message(store_factory, slack_server):
+    """Eight processes' worth of connections reporting one failure at once send exactly one message."""
+    plan = _plan(slack_server, group_wait="0s", group_by=["workflow"])
+    NotifyService(store_factory(), plan)  # create the tables once
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def report() -> None:
+        try:
+            service = NotifyService(store_factory(), plan, migrate_store=False)
+            barrier.wait(timeout=10)
+            service.notify([analysis()], deliver_for=10)
+        except BaseException as exc:  # noqa: BLE001 - surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=report) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors
+    assert len(slack_server.received()) == 1
+
+
+def test_incident_ids_are_short_and_printable(store, clock, slack_server):
+    """An incident id is 10 characters of lower-case base32, and the message shows it."""
+    service = NotifyService(store, _plan(slack_server, group_wait="0s"), clock=clock, sleep=clock.sleep)
+    report = service.notify([analysis()])
+    (incident,) = report.incidents
+    assert re.fullmatch(r"[a-z2-7]{10}", incident)
+
+
+def test_a_group_that_fires_again_after_resolving_is_a_new_incident(store, clock, slack_server):
+    """Once resolved, the same failure opens a new incident with a new id."""
+    service = NotifyService(store, _plan(slack_server, group_wait="0s"), clock=clock, sleep=clock.sleep)
+    first = service.notify([analysis()]).incidents
+    clock.advance(60)
+    service.resolve(workflow="release-7f3k2")
+    clock.advance(60)
+    second = service.notify([analysis()]).incidents
+    assert first and second and first != second
+
+
+def test_inhibited_alerts_are_suppressed_with_a_reason(store, clock, slack_server):
+    """A warning is muted while a critical failure of the same workflow fires (inhibit_rules)."""
+    plan = make_plan(
+        [channel("chat", slack_server, rate=100)], {"team": ["chat"]},
+        route={"group_by": ["workflow", "stage"]},
+        inhibit_rules=[{
+            "source_matchers": [{"name": "severity", "op": "=", "value": "critical"}],
+            "target_matchers": [{"name": "severity", "op": "=", "value": "warning"}],
+            "equal": ["workflow"],
+        }],
+    )  # fmt: skip
+    service = NotifyService(store, plan, clock=clock, sleep=clock.sleep)
+    service.notify([analysis(stage="build", severity=Severity.CRITICAL)])
+    report = service.notify([analysis(stage="lint", severity=Severity.WARNING)])
+    assert report.suppressed[0]["reason"] == "inhibited by a firing alert"
+    assert len(slack_server.wait_for(1)) == 1
+
+
+def test_a_receiver_without_enabled_channels_is_suppressed(store, clock, slack_server):
+    """Routing to a receiver whose only channel is disabled records why nothing was sent."""
+    plan_entry = channel("chat", slack_server)
+    plan_entry["enabled"] = False
+    plan = make_plan([plan_entry], {"team": ["chat"]})
+    report = NotifyService(store, plan, clock=clock, sleep=clock.sleep).notify([analysis()])
+    assert "no enabled channel" in report.suppressed[0]["reason"]
+    assert slack_server.received() == []
