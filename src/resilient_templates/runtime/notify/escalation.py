@@ -224,7 +224,7 @@ def acknowledge(store: Store, plan: Plan, incident: str, *, by: str, now: float)
         notification = outbox.make_notification(
             kind="acknowledged", incident_key=incident, receiver=receiver,
             group_labels=json.loads(group_labels), analyses=(), severity=Severity(severity),
-            title=f"Acknowledged by {by}: {title}", created_at=rfc3339(now), count=0,
+            title=f"{title} (acknowledged by {by})", created_at=rfc3339(now), count=0,
         )  # fmt: skip
         ids = _enqueue_all(tx, plan, notification, pagers, now)
     return AckResult(incident, "acknowledged", by, now, tuple(ids))
@@ -344,7 +344,7 @@ def _resolve_group(
         notification = outbox.make_notification(
             kind="resolved", incident_key=current, receiver=receiver,
             group_labels=json.loads(group_labels), analyses=analyses, severity=Severity(info[1]),
-            title=f"Recovered: {info[2]}", created_at=rfc3339(now), count=len(every),
+            title=info[2], created_at=rfc3339(now), count=len(every),
         )  # fmt: skip
         ids = _enqueue_all(tx, plan, notification, _channels_told(tx, current), now)
     return ResolveResult(current, closed=True, notified=bool(ids), outbox_ids=tuple(ids))
