@@ -116,7 +116,7 @@ def run(argv: list[str]) -> int:
     """Entry point: ``argv[0]`` is the command (notify, route, ack, resolve, tick)."""
     command, rest = argv[0], list(argv[1:])
     try:
-        args = _parser(command).parse_args(rest)
+        args = _parser(command).parse_intermixed_args(rest)
     except _UsageError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_USAGE
@@ -144,8 +144,13 @@ def run(argv: list[str]) -> int:
 
 
 def _one_line(exc: BaseException) -> str:
+    """The error as printed: config problems one per line, anything else on one line."""
     text = str(exc)
-    return text.strip("'\"") if isinstance(exc, LookupError) else text
+    if isinstance(exc, LookupError):
+        return text.strip("'\"")
+    if isinstance(exc, ConfigError):
+        return text
+    return " ".join(text.split())
 
 
 def _configure_logging(quiet: bool) -> None:

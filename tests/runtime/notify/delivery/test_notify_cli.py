@@ -1,0 +1,180 @@
+"""``resilient-runtime notify | route test | ack | resolve | tick``: arguments, output, exit codes.
+
+Commands run in-process through ``cli.run`` (real store, real provider servers, real clock);
+one test runs the installed entry point as a subprocess.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+from delivery_helpers import analysis, channel, rows, write_plan
+from servers import Fault
+
+from resilient_templates.policy.taxonomy import Severity
+from resilient_templates.runtime.notify.cli import run
+from resilient_templates.runtime.store import open_store
+
+CRITICAL_ROUTE = {
+    "routes": [{
+        "receiver": "oncall", "group_by": ["workflow"], "group_wait": "0s", "group_interval": "5m",
+        "repeat_interval": "4h", "continue": True, "routes": [],
+        "matchers": [{"name": "severity", "op": "=", "value": "critical"}],
+        "key": '{}/{severity="critical"}/0', "path": "route.routes[0]",
+    }],
+}  # fmt: skip
+
+
+@pytest.fixture
+def plan_path(tmp_path, slack_server, pagerduty_server):
+    return write_plan(
+        tmp_path / "plan.json",
+        [channel("chat", slack_server, rate=100), channel("pd", pagerduty_server, rate=100)],
+        {"team": ["chat"], "oncall": ["pd"]},
+        route=CRITICAL_ROUTE,
+        backoff_base="10ms",
+        backoff_cap="50ms",
+    )
+
+
+def _analysis_file(tmp_path, **kwargs):
+    path = tmp_path / "analysis.json"
+    path.write_text(analysis(**kwargs).to_json(), encoding="utf-8")
+    return path
+
+
+def _summary(capsys):
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def test_route_test_prints_the_receivers(plan_path, capsys):
+    """`route test` prints the receivers a label set reaches (Alertmanager: the child, not the root)."""
+    assert run(["route", "test", "--config", str(plan_path), "severity=critical", "workflow=x"]) == 0
+    assert capsys.readouterr().out.strip() == "oncall"
+
+
+def test_route_test_verify_receivers_mismatch_exits_1(plan_path, capsys):
+    """--verify-receivers that differ from the resolved receivers exits 1 with a warning."""
+    code = run(["route", "test", "--config", str(plan_path), "--verify-receivers", "oncall", "severity=warning"])
+    assert code == 1
+    assert "did not match" in capsys.readouterr().err
+    assert run(["route", "test", "--config", str(plan_path), "--verify-receivers", "team", "severity=warning"]) == 0
+
+
+def test_route_test_tree_shows_the_walk(plan_path, capsys):
+    """--tree prints each visited route with whether it matched."""
+    assert run(["route", "test", "--config", str(plan_path), "--tree", "severity=critical"]) == 0
+    out = capsys.readouterr().out
+    assert "* route.routes[0]" in out and "receivers: oncall" in out
+
+
+def test_notify_from_an_analysis_file(plan_path, store_url, tmp_path, slack_server, capsys):
+    """`notify --analysis FILE` routes, sends and prints a JSON summary; exit 0."""
+    code = run(["notify", "--config", str(plan_path), "--store", store_url,
+                "--analysis", str(_analysis_file(tmp_path))])  # fmt: skip
+    assert code == 0
+    summary = _summary(capsys)
+    assert (summary["enqueued"], summary["sent"]) == (1, 1)
+    assert len(slack_server.wait_for(1)) == 1
+
+
+def test_notify_reads_stdin(plan_path, store_url, monkeypatch, slack_server, capsys):
+    """`--analysis -` reads the FailureAnalysis from stdin."""
+    monkeypatch.setattr(sys, "stdin", io.StringIO(analysis().to_json()))
+    assert run(["notify", "--config", str(plan_path), "--store", store_url, "--analysis", "-"]) == 0
+    assert _summary(capsys)["sent"] == 1
+
+
+def test_notify_with_a_malformed_analysis_exits_2_in_one_line(plan_path, store_url, tmp_path, capsys):
+    """A file that is not a FailureAnalysis is a one-line error naming the file; exit 2."""
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"workflow": {}}', encoding="utf-8")
+    code = run(["notify", "--config", str(plan_path), "--store", store_url, "--analysis", str(bad)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and str(bad) in err
+
+
+def test_notify_without_config_exits_2(store_url, tmp_path, monkeypatch, capsys):
+    """Without --config (and no $RT_NOTIFY_CONFIG) notify is a usage error."""
+    monkeypatch.delenv("RT_NOTIFY_CONFIG", raising=False)
+    code = run(["notify", "--store", store_url, "--analysis", str(_analysis_file(tmp_path))])
+    assert code == 2 and "--config is required" in capsys.readouterr().err
+
+
+def test_notify_exits_69_when_nothing_could_deliver(plan_path, store_url, tmp_path, slack_server, capsys):
+    """A message refused for good with no fallback left makes notify exit 69."""
+    slack_server.script(Fault.error(400))
+    code = run(["notify", "--config", str(plan_path), "--store", store_url,
+                "--analysis", str(_analysis_file(tmp_path))])  # fmt: skip
+    assert code == 69
+    assert _summary(capsys)["undeliverable"] == 1
+
+
+def test_notify_exits_75_when_the_store_is_unreachable(plan_path, tmp_path, capsys):
+    """An unreachable PostgreSQL store is exit 75 (try again later), in one line."""
+    code = run(["notify", "--config", str(plan_path), "--store", "postgresql://rt@127.0.0.1:1/rt",
+                "--analysis", str(_analysis_file(tmp_path))])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 75 and len(err.splitlines()) == 1 and "state store" in err
+
+
+def test_notify_status_succeeded_resolves_the_workflow(
+    plan_path, store_url, tmp_path, pagerduty_server, capsys
+):
+    """`notify --status Succeeded --workflow X` resolves X's incidents (PagerDuty `resolve`)."""
+    failing = _analysis_file(tmp_path, severity=Severity.CRITICAL)
+    assert run(["notify", "--config", str(plan_path), "--store", store_url, "--analysis", str(failing)]) == 0
+    capsys.readouterr()
+    code = run(["notify", "--config", str(plan_path), "--store", store_url, "--status", "Succeeded",
+                "--workflow", "release-7f3k2"])  # fmt: skip
+    assert code == 0 and len(_summary(capsys)["resolved"]) == 1
+    assert [e["event_action"] for e in pagerduty_server.events] == ["trigger", "resolve"]
+
+
+def test_ack_by_name(plan_path, store_url, tmp_path, capsys):
+    """`ack INCIDENT --by NAME` acknowledges and prints who; an unknown id exits 2."""
+    run(["notify", "--config", str(plan_path), "--store", store_url, "--analysis", str(_analysis_file(tmp_path))])
+    incident = _summary(capsys)["incidents"][0]
+    assert run(["ack", incident, "--by", "alice", "--config", str(plan_path), "--store", store_url]) == 0
+    assert _summary(capsys)["acked_by"] == "alice"
+    assert run(["ack", "nosuchinci", "--config", str(plan_path), "--store", store_url]) == 2
+    assert "no incident" in capsys.readouterr().err
+
+
+def test_resolve_by_incident(plan_path, store_url, tmp_path, slack_server, capsys):
+    """`resolve --incident ID` closes that incident and sends the recovered message."""
+    run(["notify", "--config", str(plan_path), "--store", store_url, "--analysis", str(_analysis_file(tmp_path))])
+    incident = _summary(capsys)["incidents"][0]
+    assert run(["resolve", "--incident", incident, "--config", str(plan_path), "--store", store_url]) == 0
+    assert _summary(capsys)["resolved"] == [incident]
+    assert len(slack_server.wait_for(2)) == 2
+
+
+def test_tick_sends_what_notify_left_behind(plan_path, store_url, tmp_path, slack_server, capsys):
+    """A message notify could not send (503, no time left) is sent by a later `tick`."""
+    slack_server.script(Fault.error(503))
+    run(["notify", "--config", str(plan_path), "--store", store_url, "--deliver-for", "0s",
+         "--analysis", str(_analysis_file(tmp_path))])  # fmt: skip
+    assert _summary(capsys)["pending"] == 1
+    assert run(["tick", "--config", str(plan_path), "--store", store_url, "--deliver-for", "5s"]) == 0
+    assert _summary(capsys)["sent"] == 1
+    store = open_store(store_url)
+    try:
+        assert rows(store, "SELECT state FROM notify_outbox") == [("sent",)]
+    finally:
+        store.close()
+
+
+def test_tick_is_a_runtime_command(plan_path, store_url):
+    """`python -m resilient_templates.runtime tick` runs the tick and prints its JSON summary."""
+    done = subprocess.run(
+        [sys.executable, "-m", "resilient_templates.runtime", "tick", "--config", str(plan_path),
+         "--store", store_url],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["pending"] == 0
