@@ -14,7 +14,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 RT     := $(PY) -m resilient_templates
 CONFIG := stages/resilient.toml
-export ARGO_SCHEMA ?= $(wildcard ../shared/argo/schema.json)
+export ARGO_SCHEMA ?= $(abspath $(wildcard ../shared/argo/schema.json))
 
 .PHONY: all generate check-generated test bench eval venv clean
 
@@ -37,7 +37,7 @@ generate: $(STAMP)
 
 check-generated: $(STAMP)
 	$(RT) generate --config $(CONFIG) --out generated --check
-	$(RT) validate generated
+	$(RT) validate generated $(if $(filter 1,$(RT_REQUIRE_SCHEMA)),--require-schema,)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

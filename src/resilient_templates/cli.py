@@ -15,7 +15,7 @@ COMMANDS = {
     "generate": ("resilient_templates.generate", "lower the stages to Argo manifests in a directory"),
     "explain": ("resilient_templates.explain", "print a stage's retry timeline as Argo will run it"),
     "validate": ("resilient_templates.validate", "check manifests against Argo's schema and semantics"),
-    "config": ("resilient_templates.config.cli", "config tools: 'config schema', 'config show'"),
+    "config": ("resilient_templates.config.cli", "config tools: 'config check FILE', 'config schema'"),
 }
 
 

@@ -16,6 +16,7 @@ the only place Hera is imported.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -138,7 +139,7 @@ class Stage:
             ("output", [o.name for o in self.outputs]),
             ("env", [*self.env, *(s.env for s in self.secret_env)]),
         ):
-            dupes = sorted({n for n in names if names.count(n) > 1})
+            dupes = sorted(n for n, count in Counter(names).items() if count > 1)
             if dupes:
                 raise PolicyError(f"stage {self.name!r} declares {kind} {dupes[0]!r} twice")
         if "error-context" in {o.name for o in self.outputs}:
@@ -240,13 +241,14 @@ class Pipeline:
         if not self.stages:
             raise PolicyError(f"pipeline {self.name!r} has no stages")
         names = [s.name for s in self.stages]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        dupes = sorted(n for n, count in Counter(names).items() if count > 1)
         if dupes:
             raise PolicyError(f"pipeline {self.name!r} has two stages named {dupes[0]!r}")
         deps = self.resolved_dependencies()
+        known = set(names)
         for stage, upstream in deps.items():
             for up in upstream:
-                if up not in names:
+                if up not in known:
                     raise PolicyError(
                         f"pipeline {self.name!r}: stage {stage!r} depends on unknown stage {up!r}"
                     )
@@ -267,21 +269,26 @@ class Pipeline:
         return {n: ((names[i - 1],) if i else ()) for i, n in enumerate(names)}
 
     def _check_acyclic(self, deps: Mapping[str, Sequence[str]]) -> None:
-        state: dict[str, int] = {}
-
-        def visit(node: str, path: list[str]) -> None:
-            if state.get(node) == 1:
-                cycle = " -> ".join([*path[path.index(node) :], node])
-                raise PolicyError(f"pipeline {self.name!r} has a dependency cycle: {cycle}")
-            if state.get(node) == 2:
-                return
-            state[node] = 1
-            for up in deps.get(node, ()):
-                visit(up, [*path, node])
-            state[node] = 2
-
-        for node in deps:
-            visit(node, [])
+        """Kahn's algorithm (iterative: a 10,000-stage chain must not hit the recursion limit)."""
+        waiting = {stage: len(set(upstream)) for stage, upstream in deps.items()}
+        children: dict[str, list[str]] = {stage: [] for stage in deps}
+        for stage, upstream in deps.items():
+            for up in set(upstream):
+                children[up].append(stage)
+        ready = [stage for stage, count in waiting.items() if count == 0]
+        while ready:
+            for child in children[ready.pop()]:
+                waiting[child] -= 1
+                if waiting[child] == 0:
+                    ready.append(child)
+        stuck = {stage for stage, count in waiting.items() if count}
+        if stuck:
+            node, path = min(stuck), []
+            while node not in path:  # walk upstream inside the stuck set until a node repeats
+                path.append(node)
+                node = min(u for u in deps[node] if u in stuck)
+            cycle = " -> ".join(reversed([*path[path.index(node) :], node]))
+            raise PolicyError(f"pipeline {self.name!r} has a dependency cycle: {cycle}")
 
     def stage(self, name: str) -> Stage:
         for s in self.stages:

@@ -116,7 +116,8 @@ def generate_files(config_path: str | Path, *, env: str | None = None) -> list[G
     files: list[GeneratedFile] = []
     for name in envs:
         config = load_config(config_path, env=name, stages=defaults)
-        source = f"stages/ + {config_path.as_posix()}" + (f" (env {name})" if name else "")
+        label = f"{config_path.parent.name}/{config_path.name}"  # machine-independent header
+        source = f"stages/ + {label}" + (f" (env {name})" if name else "")
         prefix = "" if (name is None or env) else f"env/{name}/"
         for f in render_pipeline(build_pipeline(config), source=source):
             files.append(GeneratedFile(prefix + f.path, f.text))

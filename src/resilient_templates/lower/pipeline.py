@@ -21,6 +21,7 @@ nothing fails creates no pod beyond its stages.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 from hera.workflows import DAG, Container, Parameter, SecretEnv, Step, Steps, Suspend, Task
@@ -145,11 +146,12 @@ def exit_handler_templates(
 
 def _main_dag(pipeline: Pipeline) -> DAG:
     deps = pipeline.resolved_dependencies()
+    by_name = {s.name: s for s in pipeline.stages}
     params = {p.name for p in pipeline.parameters}
     gate = pipeline.gate
     tasks: list[Task] = []
     for stage in pipeline.stages:
-        upstream = [pipeline.stage(u).template_name for u in deps[stage.name]]
+        upstream = [by_name[u].template_name for u in deps[stage.name]]
         when = None
         if gate is not None and gate.before == stage.name:
             tasks.append(
@@ -189,7 +191,7 @@ def _check(pipeline: Pipeline) -> None:
     names = [s.template_name for s in pipeline.stages]
     if pipeline.gate is not None:
         names.append(pipeline.gate.name)
-    clash = sorted((set(names) & reserved) | {n for n in names if names.count(n) > 1})
+    clash = sorted((set(names) & reserved) | {n for n, c in Counter(names).items() if c > 1})
     if clash:
         raise LoweringError(f"pipeline {pipeline.name!r}: template name {clash[0]!r} is taken")
 
