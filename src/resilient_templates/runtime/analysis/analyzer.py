@@ -1,0 +1,582 @@
+"""Root cause from evidence: which signature, which category, and how sure.
+
+Evidence comes from five sources, each an observation that one signature explains:
+
+=============  =====================================================  ======================
+source         what                                                   strength
+=============  =====================================================  ======================
+log            a log line a pattern matched (one pass, engine.py)     precision x recency
+message        the Argo node message a pattern matched                precision
+hint           the wrapper's ``rt:… signature=…`` termination hint    precision x 0.95
+pod_reason     OOMKilled, Evicted, DeadlineExceeded… (given, not       precision
+               read from the message: that would count it twice)
+exit_code      137, 124, 127… listed by a signature                   exit_precision
+=============  =====================================================  ======================
+
+``recency`` = 0.8 + 0.2 x (line position / tail length): later lines weigh more.
+
+1. **Lines are explained once.** When several signatures match the same line, the most
+   specific (highest priority) explains it; the others lose that line. ``npm ERR! code
+   ECONNRESET`` is npm-network-error, not also connection-reset.
+2. **Consequences are dropped.** A signature's evidence is removed when a signature in its
+   ``suppressed_by`` has evidence (``ImagePullBackOff`` after ``toomanyrequests``; a 403 next
+   to a GitHub rate limit).
+3. **Per signature**, the strongest evidence of each source is combined by noisy-OR across
+   sources (independent observations of one event), capped at 0.99.
+4. **The winner** is the strongest signature; among those within 0.1 of it (a near-tie),
+   the highest priority wins, then the earliest declared.
+5. **Confidence** = support(winner's category) x (1 - 0.5 x support(strongest other
+   category)), where support(c) is the noisy-OR of its signatures (the strongest one at full
+   weight, the others at half: they are seldom independent). Agreement raises confidence;
+   a credible rival explanation lowers it.
+6. **History** (same signature and stage seen in the last 7 days, history.py) closes part of
+   the remaining gap: ``c + (1 - c) x min(0.25, 0.05 n) (+0.05 when a resolution was
+   recorded)``, never above 0.99.
+7. **Below the threshold** (default 0.5) the category is ``unknown`` and no signature is
+   named; the best guess is kept in the description.
+
+``precision`` is each signature's prior: the probability that its category is right when
+one of its patterns matches a log line. The priors were set from how specific each message
+is and checked against the development examples (``tests/runtime/analysis/test_calibration``
+prints the reliability table); ``make eval`` measures them on the separate corpus.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from ...policy.taxonomy import Category, Hint, Severity, default_severity, parse_hint
+from ..model import (
+    ErrorDetails,
+    FailureAnalysis,
+    History,
+    Impact,
+    Recommendation,
+    RetryAdvice,
+    RootCause,
+    WorkflowRef,
+)
+from .argo import parse_node_message
+from .engine import Engine, SignatureHits
+from .knowledge import KnowledgeBase, Signature, builtin
+
+if TYPE_CHECKING:
+    from .history import AnalysisHistory
+
+__all__ = ["DEFAULT_THRESHOLD", "Analyzer", "Evidence", "FailureInput"]
+
+DEFAULT_THRESHOLD = 0.5
+NEAR_TIE = 0.1
+CONFLICT_WEIGHT = 0.5
+SUPPORT_DAMPING = 0.5
+HINT_FACTOR = 0.95
+MAX_CONFIDENCE = 0.99
+DECLARED_PRECISION = 0.85  # a hint naming only a category (the stage declared it)
+LOG_TAIL_SHOWN = 4096  # bytes of log kept in ErrorDetails.log_tail
+EVIDENCE_LINES = 3
+EVIDENCE_CHARS = 400
+
+_SIGNALS = {"HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "BUS": 7, "FPE": 8,
+            "KILL": 9, "SEGV": 11, "PIPE": 13, "ALRM": 14, "TERM": 15}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FailureInput:
+    """Everything known about one failed stage; every field may be missing."""
+
+    log: bytes = b""
+    log_truncated: bool = False
+    stage: str = ""
+    template_name: str = ""
+    workflow: WorkflowRef = field(default_factory=lambda: WorkflowRef(name=""))
+    exit_code: int | None = None
+    signal: str | None = None
+    pod_reason: str | None = None
+    node_message: str = ""
+    hint: Hint | None = None
+    timed_out: bool = False
+    attempt: int | None = None  # the attempt that failed (1-based)
+    attempts: int | None = None  # attempts made so far
+    max_attempts: int | None = None  # attempts the retry policy allows (limit + 1)
+    retry_stopped: str | None = None  # Argo's reason for not retrying ("No more retries left")
+    duration_seconds: float | None = None
+    phase: str | None = None
+    node: str | None = None
+    stages: tuple[str, ...] = ()  # the workflow's stages in order (for blocked stages)
+    degraded: tuple[str, ...] = ()
+    malformed: bool = False  # some input could not be parsed (exit 65)
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    signature: Signature
+    source: str  # log | message | hint | pod_reason | exit_code
+    strength: float  # the source's precision for this signature
+    line: str = ""
+    recency: float = 1.0  # log lines: 0.8 at the top of the tail .. 1.0 at its end
+    captures: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The analysis before it becomes a FailureAnalysis (also what ``--jsonl`` prints)."""
+
+    category: Category
+    transient: bool
+    confidence: float
+    signature: Signature | None  # None when unknown
+    guess: Signature | None  # the best candidate, even below the threshold
+    guess_confidence: float
+    evidence: tuple[Evidence, ...]
+    captures: Mapping[str, str]
+    note: str = ""
+
+
+class Analyzer:
+    """Holds the compiled knowledge base; ``analyze`` is cheap to call many times."""
+
+    def __init__(self, kb: KnowledgeBase | None = None, *,
+                 threshold: float = DEFAULT_THRESHOLD) -> None:  # fmt: skip
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold must be within [0, 1], got {threshold!r}")
+        self.kb = kb or builtin()
+        self.engine = Engine(self.kb)
+        self.threshold = threshold
+
+    # ------------------------------------------------------------------ classification
+
+    def classify(self, inp: FailureInput, *, history: AnalysisHistory | None = None,
+                 now: float | None = None) -> tuple[Verdict, History, list[str]]:  # fmt: skip
+        """The verdict, the similar-failure history and degradation notes."""
+        notes: list[str] = []
+        evidence = self._evidence(inp)
+        evidence = _drop_suppressed(evidence)
+        strengths = _strengths(evidence)
+        if not strengths:
+            transient = bool(inp.hint and inp.hint.transient)
+            return (
+                Verdict(Category.UNKNOWN, transient, 0.0, None, None, 0.0, (), {}),
+                History(),
+                notes,
+            )
+        winner = _winner(strengths)
+        confidence = _confidence(winner, strengths)
+        past = History()
+        if history is not None:
+            try:
+                past = history.similar(winner.name, inp.stage, now=now)
+            except Exception as exc:  # a history problem must never lose the analysis
+                notes.append(f"history unavailable: {_one_line(exc)}")
+            else:
+                confidence = adjust_for_history(confidence, past)
+        chosen = [e for e in evidence if e.signature.name == winner.name]
+        captures = self._captures(winner, chosen, inp)
+        known = confidence >= self.threshold
+        transient = winner.transient
+        if inp.hint and inp.hint.signature is None and inp.hint.category is None:
+            transient = inp.hint.transient  # the stage itself declared it (exit 75)
+        verdict = Verdict(
+            category=winner.category if known else Category.UNKNOWN,
+            transient=transient,
+            confidence=round(confidence, 4),
+            signature=winner if known else None,
+            guess=winner,
+            guess_confidence=round(confidence, 4),
+            evidence=tuple(chosen),
+            captures=captures,
+        )
+        return verdict, past, notes
+
+    def _evidence(self, inp: FailureInput) -> list[Evidence]:
+        evidence: list[Evidence] = []
+        if inp.log:
+            evidence += _line_evidence(self.engine.scan(inp.log), inp.log, "log")
+        node = parse_node_message(inp.node_message)
+        if node.text:
+            data = node.text.encode("utf-8", errors="replace")
+            evidence += _line_evidence(self.engine.scan(data), data, "message")
+        hint = inp.hint or node.hint
+        if hint is not None:
+            sig = self.kb.get(hint.signature)
+            if sig is not None:
+                evidence.append(Evidence(sig, "hint", sig.precision * HINT_FACTOR,
+                                         line=_hint_text(hint)))  # fmt: skip
+            elif hint.category not in (None, Category.UNKNOWN):
+                evidence.append(Evidence(_declared(hint), "hint", DECLARED_PRECISION,
+                                         line=_hint_text(hint)))  # fmt: skip
+        code = _exit_code(inp, node)
+        reasons = {r for r in (inp.pod_reason, "TimedOut" if inp.timed_out else None) if r}
+        for sig in self.kb.signatures:
+            if code is not None and code in sig.exit_codes:
+                evidence.append(Evidence(sig, "exit_code", sig.exit_precision,
+                                         line=f"exit code {code}"))  # fmt: skip
+            for reason in reasons & set(sig.pod_reasons):
+                strength = sig.precision if reason != "TimedOut" else max(sig.precision, 0.9)
+                evidence.append(Evidence(sig, "pod_reason", strength, line=f"reason {reason}"))
+        return evidence
+
+    def _captures(self, sig: Signature, chosen: Sequence[Evidence],
+                  inp: FailureInput) -> dict[str, str]:  # fmt: skip
+        captures: dict[str, str] = {}
+        for e in sorted(chosen, key=lambda e: e.source != "log"):  # message captures win
+            captures.update(e.captures)
+        if sig.extract:
+            data = inp.log + b"\n" + inp.node_message.encode("utf-8", errors="replace")
+            for key, value in self.engine.extract(sig, data).items():
+                captures.setdefault(key, value)
+        return captures
+
+    # ------------------------------------------------------------------ FailureAnalysis
+
+    def analyze(self, inp: FailureInput, *, history: AnalysisHistory | None = None,
+                now: float | None = None) -> FailureAnalysis:  # fmt: skip
+        now = time.time() if now is None else now
+        verdict, past, notes = self.classify(inp, history=history, now=now)
+        return self.build(inp, verdict, past, [*inp.degraded, *notes], now=now)
+
+    def build(self, inp: FailureInput, verdict: Verdict, past: History,
+              degraded: Sequence[str], *, now: float) -> FailureAnalysis:  # fmt: skip
+        from ..redact import redact_obj
+
+        node = parse_node_message(inp.node_message)
+        attempts = inp.attempts or inp.attempt
+        sig = verdict.signature
+        delay = retry_delay(verdict.guess, verdict.captures, inp.hint or node.hint, now)
+        budget = _budget(inp, attempts)
+        severity = sig.effective_severity if sig else default_severity(verdict.category)
+        analysis = FailureAnalysis(
+            failure_id=failure_id(inp),
+            workflow=inp.workflow,
+            stage=inp.stage,
+            created_at=rfc3339(now),
+            error=ErrorDetails(
+                message=node.text,
+                exit_code=_exit_code(inp, node),
+                signal=inp.signal,
+                reason=inp.pod_reason or ("TimedOut" if inp.timed_out else node.reason),
+                phase=inp.phase,
+                node=inp.node,
+                attempts=attempts,
+                duration_seconds=inp.duration_seconds,
+                log_tail=_shown_tail(inp.log),
+            ),
+            root_cause=RootCause(
+                category=verdict.category,
+                transient=verdict.transient,
+                confidence=verdict.confidence,
+                signature=sig.name if sig else None,
+                description=_description(verdict, self.threshold),
+                evidence=_evidence_lines(verdict),
+            ),
+            severity=severity,
+            impact=Impact(
+                blocked_stages=_blocked(inp),
+                retry_budget_left=budget,
+                workflow_failed=inp.workflow.status not in ("Succeeded", "Running"),
+            ),
+            recommendations=_recommendations(verdict, delay, now, self.threshold),
+            retry_advice=_retry_advice(verdict, inp, budget, delay),
+            history=past,
+            degraded=tuple(dict.fromkeys(degraded)),
+        )
+        return FailureAnalysis.from_dict(redact_obj(analysis.to_dict()))
+
+
+# --------------------------------------------------------------------------- evidence
+
+
+def _line_evidence(hits: Mapping[str, SignatureHits], data: bytes, source: str) -> list[Evidence]:
+    """One evidence per signature: its latest line no more specific signature explains."""
+    claimed: set[int] = set()
+    evidence = []
+    size = max(len(data), 1)
+    for entry in sorted(hits.values(), key=lambda h: (-h.signature.priority, h.signature.order)):
+        line = entry.latest(claimed)
+        claimed.update(entry.lines)
+        if line is None:
+            continue
+        sig = entry.signature
+        recency = 0.8 + 0.2 * line.start / size if source == "log" else 1.0
+        captures = {}
+        for start in sorted(entry.lines):  # later lines' captures win
+            captures.update(entry.lines[start].captures)
+        text = data[line.start : line.end].decode("utf-8", errors="replace").strip()
+        evidence.append(Evidence(sig, source, sig.precision, line=text, recency=recency,
+                                 captures=captures))  # fmt: skip
+    return evidence
+
+
+def _drop_suppressed(evidence: list[Evidence]) -> list[Evidence]:
+    present = {e.signature.name for e in evidence}
+    return [e for e in evidence if not present.intersection(e.signature.suppressed_by)]
+
+
+@dataclass(frozen=True, slots=True)
+class Strength:
+    """A signature's combined evidence: ``strength`` for confidence, ``score`` for ranking."""
+
+    signature: Signature
+    strength: float  # noisy-OR over sources of each source's best precision
+    score: float  # the same with log evidence weighted by recency
+
+
+def _strengths(evidence: Sequence[Evidence]) -> dict[str, Strength]:
+    best: dict[tuple[str, str], tuple[float, float]] = {}
+    sigs: dict[str, Signature] = {}
+    for e in evidence:
+        key = (e.signature.name, e.source)
+        strength, score = best.get(key, (0.0, 0.0))
+        best[key] = (max(strength, e.strength), max(score, e.strength * e.recency))
+        sigs[e.signature.name] = e.signature
+    miss: dict[str, tuple[float, float]] = {}
+    for (name, _source), (strength, score) in best.items():
+        m_strength, m_score = miss.get(name, (1.0, 1.0))
+        miss[name] = (m_strength * (1.0 - strength), m_score * (1.0 - score))
+    return {
+        name: Strength(sigs[name], min(MAX_CONFIDENCE, 1.0 - a), min(MAX_CONFIDENCE, 1.0 - b))
+        for name, (a, b) in miss.items()
+    }
+
+
+def _winner(strengths: Mapping[str, Strength]) -> Signature:
+    top = max(s.score for s in strengths.values())
+    near = [s for s in strengths.values() if s.score >= top - NEAR_TIE]
+    return max(near, key=lambda s: (s.signature.priority, s.score, -s.signature.order)).signature
+
+
+def category_support(values: Sequence[tuple[Category, float]]) -> dict[Category, float]:
+    """Noisy-OR per category: the strongest signature at full weight, the others damped."""
+    by_category: dict[Category, list[float]] = {}
+    for category, value in values:
+        by_category.setdefault(category, []).append(value)
+    support = {}
+    for category, found in by_category.items():
+        found.sort(reverse=True)
+        miss = 1.0 - found[0]
+        for value in found[1:]:
+            miss *= 1.0 - SUPPORT_DAMPING * value
+        support[category] = 1.0 - miss
+    return support
+
+
+def _confidence(winner: Signature, strengths: Mapping[str, Strength]) -> float:
+    own = category_support([(s.signature.category, s.strength) for s in strengths.values()
+                            if s.signature.category is winner.category])  # fmt: skip
+    rivals = category_support([(s.signature.category, s.score) for s in strengths.values()
+                               if s.signature.category is not winner.category])  # fmt: skip
+    rival = max(rivals.values(), default=0.0)
+    return max(0.0, min(MAX_CONFIDENCE, own[winner.category] * (1.0 - CONFLICT_WEIGHT * rival)))
+
+
+def adjust_for_history(confidence: float, past: History) -> float:
+    """Recurring, resolved failures are better known: close part of the gap to 1 (bounded)."""
+    if past.seen_count <= 0:
+        return confidence
+    gain = min(0.25, 0.05 * past.seen_count) + (0.05 if past.last_resolution else 0.0)
+    return min(MAX_CONFIDENCE, confidence + (1.0 - confidence) * gain)
+
+
+def _declared(hint: Hint) -> Signature:
+    category = hint.category or Category.UNKNOWN
+    return Signature(
+        name=hint.signature or f"declared-{category.value.replace('_', '-')}",
+        category=category,
+        transient=hint.transient,
+        patterns=(),
+        description=f"the stage declared a {category.value} failure",
+        priority=50,
+        precision=DECLARED_PRECISION,
+        order=10**6,
+    )
+
+
+def _hint_text(hint: Hint) -> str:
+    from ...policy.taxonomy import format_hint
+
+    return format_hint(hint)
+
+
+def _exit_code(inp: FailureInput, node: Any) -> int | None:
+    if inp.exit_code is not None:
+        return inp.exit_code
+    if node.exit_code is not None:
+        return node.exit_code
+    if inp.signal:
+        number = _SIGNALS.get(inp.signal.upper().removeprefix("SIG"))
+        if number:
+            return 128 + number
+    return None
+
+
+# --------------------------------------------------------------------------- the document
+
+
+def failure_id(inp: FailureInput) -> str:
+    """Stable for the same workflow uid (or name), namespace, stage and attempt."""
+    who = inp.workflow.uid or inp.workflow.name
+    attempt = inp.attempt or inp.attempts or 1
+    if who:
+        key = "\x1f".join([who, inp.workflow.namespace, inp.stage, str(attempt)])
+    else:  # no identity: the same input gives the same id
+        digest = hashlib.sha256(inp.log[-65536:] + inp.node_message.encode()).hexdigest()
+        key = "\x1f".join(["anonymous", inp.stage, str(attempt), digest])
+    return "fa-" + hashlib.sha256(key.encode("utf-8", errors="replace")).hexdigest()[:20]
+
+
+def rfc3339(epoch: float) -> str:
+    return datetime.fromtimestamp(int(epoch), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def retry_delay(sig: Signature | None, captures: Mapping[str, str], hint: Hint | None,
+                now: float) -> int | None:  # fmt: skip
+    """Seconds to wait: from a capture (reset time, Retry-After), else the default, else the hint."""
+    spec = sig.retry_delay if sig else None
+    if spec is None:
+        return hint.delay if hint and hint.delay is not None else None
+    seconds = None
+    for kind in ("epoch", "rfc3339", "duration", "seconds"):
+        name = getattr(spec, kind)
+        value = captures.get(name) if name else None
+        if value:
+            seconds = _seconds(kind, value, now)
+            if seconds is not None:
+                break
+    if seconds is None:
+        seconds = spec.default
+    if seconds is None:
+        return None
+    seconds = max(0, seconds)
+    return min(seconds, spec.maximum) if spec.maximum is not None else seconds
+
+
+def _seconds(kind: str, value: str, now: float) -> int | None:
+    try:
+        if kind == "epoch":
+            return int(value) - int(now)
+        if kind == "seconds":
+            return int(value)
+        if kind == "rfc3339":
+            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=timezone.utc)
+            return int(when.timestamp() - now)
+        from ...policy.duration import Duration
+
+        return Duration.parse(value).ceil_seconds()
+    except (ValueError, OverflowError, ArithmeticError):
+        return None
+    except Exception:  # DurationError and friends: a capture we cannot read is no delay
+        return None
+
+
+def human_delay(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{round(seconds / 60)}m"
+    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+
+
+def _recommendations(verdict: Verdict, delay: int | None, now: float,
+                     threshold: float) -> tuple[Recommendation, ...]:  # fmt: skip
+    sig = verdict.signature
+    if sig is None:
+        guess = verdict.guess
+        detail = (
+            f"Best guess: {guess.name} ({guess.category.value}, confidence "
+            f"{verdict.guess_confidence:.2f} < {threshold:.2f})."
+            if guess else "No signature of the knowledge base matched."
+        )
+        return (
+            Recommendation("Read the log tail and the node message: the cause is not known",
+                           detail=detail),  # fmt: skip
+            Recommendation("Add a signature for this failure (analyze --signatures FILE)"),
+        )
+    values = dict(verdict.captures)
+    if delay is not None:
+        values["delay"] = human_delay(delay)
+        values["retry_at"] = rfc3339(now + delay)
+    rendered = []
+    for template in sig.recommendations:
+        if not template.placeholders <= values.keys():
+            continue
+        rendered.append(Recommendation(
+            action=template.action.format_map(values),
+            detail=template.detail.format_map(values),
+            automated=template.automated and verdict.transient,
+        ))  # fmt: skip
+    return tuple(rendered)
+
+
+def _retry_advice(verdict: Verdict, inp: FailureInput, budget: int | None,
+                  delay: int | None) -> RetryAdvice:  # fmt: skip
+    declared = inp.hint is not None and inp.hint.signature is None and inp.hint.category is None
+    if verdict.signature is None and not declared:
+        return RetryAdvice(False, None, "cause unknown: retry only if the stage is idempotent")
+    if not verdict.transient:
+        return RetryAdvice(False, None, "permanent: the same inputs fail the same way")
+    if budget == 0:
+        return RetryAdvice(False, delay, "transient, but the retry budget is exhausted")
+    reason = "transient" + (f": wait {human_delay(delay)}" if delay else "")
+    if declared:
+        reason = "the stage declared the failure transient"
+    return RetryAdvice(True, delay, reason)
+
+
+def _budget(inp: FailureInput, attempts: int | None) -> int | None:
+    if inp.retry_stopped:
+        return 0
+    if inp.max_attempts is not None and attempts is not None:
+        return max(0, inp.max_attempts - attempts)
+    return None
+
+
+def _blocked(inp: FailureInput) -> tuple[str, ...]:
+    for name in (inp.stage, inp.template_name):
+        if name and name in inp.stages:
+            return inp.stages[inp.stages.index(name) + 1 :]
+    return ()
+
+
+def _description(verdict: Verdict, threshold: float) -> str:
+    if verdict.signature is not None:
+        return verdict.signature.description
+    if verdict.guess is None:
+        return "No known failure signature matched."
+    return (
+        f"Unknown cause (best guess {verdict.guess.name}: {verdict.guess.description}; "
+        f"confidence {verdict.guess_confidence:.2f} below {threshold:.2f})"
+    )
+
+
+def _evidence_lines(verdict: Verdict) -> tuple[str, ...]:
+    order = {"message": 0, "pod_reason": 1, "hint": 2, "log": 3, "exit_code": 4}
+    lines = []
+    for e in sorted(verdict.evidence, key=lambda e: order.get(e.source, 9)):
+        text = e.line if len(e.line) <= EVIDENCE_CHARS else e.line[: EVIDENCE_CHARS - 1] + "…"
+        if text and text not in lines:
+            lines.append(text)
+    return tuple(lines[:EVIDENCE_LINES])
+
+
+def _shown_tail(log: bytes) -> str:
+    if not log:
+        return ""
+    tail = log[-LOG_TAIL_SHOWN:]
+    if len(log) > LOG_TAIL_SHOWN:
+        cut = tail.find(b"\n")
+        tail = tail[cut + 1 :] if 0 <= cut < 512 else tail
+    return tail.decode("utf-8", errors="replace")
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def with_degraded(analysis: FailureAnalysis, *notes: str) -> FailureAnalysis:
+    return replace(analysis, degraded=tuple(dict.fromkeys([*analysis.degraded, *notes])))
