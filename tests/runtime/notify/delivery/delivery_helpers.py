@@ -51,7 +51,7 @@ def channel(name: str, server: Any, *, rate: float | None = None, **settings: An
     elif kind == "webhook":
         base = {"url": server.url, "secret": WEBHOOK_SECRET}
     elif kind == "teams":
-        base = {"url": server.url}
+        base = {"webhook_url": server.url}
     else:  # pragma: no cover - a test mistake
         raise ValueError(kind)
     entry: dict[str, Any] = {"name": name, "type": kind, "settings": {**base, **settings}}
@@ -115,3 +115,21 @@ def analysis(workflow: str = "release-7f3k2", **kwargs: Any) -> Any:
 def rows(store: Store, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     with store.transaction(write=False) as tx:
         return tx.execute(sql, params).fetchall()
+
+
+def child_route(receiver: str, *matchers: tuple[str, str, str], index: int = 0, **options: Any) -> dict[str, Any]:
+    """A compiled child route: ``child_route("oncall", ("severity", "=", "critical"), continue_=True)``."""
+    entry: dict[str, Any] = {
+        "receiver": receiver,
+        "group_by": ["workflow"],
+        "group_wait": "0s",
+        "group_interval": "5m",
+        "repeat_interval": "4h",
+        "matchers": [{"name": n, "op": op, "value": v} for n, op, v in matchers],
+        "continue": bool(options.pop("continue_", False)),
+        "routes": [],
+        "key": "{}/" + "{" + ",".join(f'{n}{op}"{v}"' for n, op, v in matchers) + "}/" + str(index),
+        "path": f"route.routes[{index}]",
+    }
+    entry.update(options)
+    return entry
