@@ -185,7 +185,7 @@ class ProviderServer:
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.provider = self
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True,
             name=f"{self.name}-server",
         )
         self._thread.start()
@@ -334,12 +334,12 @@ class ProviderServer:
         self._finish(handler, record, reply)
 
     def _finish(self, handler: _Handler, record: Recorded, reply: Reply) -> None:
+        # The outcome is set before the response leaves, so a client that has its answer
+        # always finds the request recorded; a failed write downgrades it afterwards.
         record.status = reply.status
-        written = self._reply(handler, reply)
-        if reply.status >= 300:
-            record.outcome = "rejected"
-        else:
-            record.outcome = "ok" if written else "ok_unacknowledged"
+        record.outcome = "rejected" if reply.status >= 300 else "ok"
+        if not self._reply(handler, reply) and reply.status < 300:
+            record.outcome = "ok_unacknowledged"
 
     @staticmethod
     def _reply(handler: _Handler, reply: Reply) -> bool:
@@ -614,14 +614,19 @@ def _walk_elements(elements: list[Any]) -> Iterable[dict[str, Any]]:
 
 class WebhookServer(ProviderServer):
     """A receiver that checks ``X-RT-Signature: sha256=HMAC(secret, "<ts>.<body>")``: 401 for a
-    missing or wrong signature or a timestamp outside ``tolerance``, 409 for a replayed one."""
+    missing or wrong signature, 401 for a timestamp outside ``tolerance`` (a replay of a captured
+    request). Inside the tolerance a replay looks like a legitimate retry; with
+    ``reject_replays=True`` an exact repeat of a signature is refused with 409 as well."""
 
     name = "webhook"
     default_path = "/hooks/resilient"
 
-    def __init__(self, secret: str = "whsec-test-0123456789", tolerance: float = 300.0) -> None:
+    def __init__(
+        self, secret: str = "whsec-test-0123456789", tolerance: float = 300.0, *, reject_replays: bool = False
+    ) -> None:
         self.secret = secret
         self.tolerance = tolerance
+        self.reject_replays = reject_replays
         self._seen: set[str] = set()
         super().__init__()
 
@@ -641,7 +646,7 @@ class WebhookServer(ProviderServer):
         if abs(time.time() - int(timestamp)) > self.tolerance:
             return Reply.json(401, {"error": "stale timestamp"})
         with self._lock:
-            if signature in self._seen:
+            if self.reject_replays and signature in self._seen:
                 return Reply.json(409, {"error": "replayed request"})
             self._seen.add(signature)
         if record.json is None:

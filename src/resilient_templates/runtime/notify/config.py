@@ -477,13 +477,28 @@ class _Partial(ConfigError):
         self, problems: list[ConfigError], config: NotifyConfig, channels: list[Any], data: dict[str, Any],
         *, route_invalid: bool,
     ) -> None:
-        super().__init__(problems[0].problem, problems=problems)
+        first = problems[0]
+        super().__init__(
+            first.problem, file=first.file, key=first.key, value=first.value,
+            expected=first.expected, has_value=first.has_value, problems=problems,
+        )
         self.config = config
         self.channels = channels
         self.route_invalid = route_invalid
         self.channel_names = _raw_names(data.get("channels"))
         self.receiver_names = _raw_names(data.get("receivers"))
         self.raw_receivers = data.get("receivers") if isinstance(data.get("receivers"), list) else []
+
+
+def _combined(problems: list[ConfigError]) -> ConfigError:
+    """One error for several problems; ``str()`` prints each on its own line."""
+    if len(problems) == 1:
+        return problems[0]
+    first = problems[0]
+    return ConfigError(
+        first.problem, file=first.file, key=first.key, value=first.value,
+        expected=first.expected, has_value=first.has_value, problems=problems,
+    )
 
 
 def _raw_names(items: Any) -> set[str]:
@@ -782,7 +797,7 @@ def compile_config(
             templates_dir = str(directory)
 
     if checker.problems:
-        raise ConfigError(checker.problems[0].problem, problems=checker.problems)
+        raise _combined(checker.problems)
     channels = {
         spec.name: ChannelPlan(
             name=spec.name,

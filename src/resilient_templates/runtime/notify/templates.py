@@ -165,7 +165,7 @@ class Templates:
         for attempt in (names, [n for n in names if n.startswith("pkg/")]):
             try:
                 template = env.select_template(attempt)
-                return Rendered(template.render(context).strip(), template.name or "", tuple(problems))
+                return Rendered(template.render(context).strip(), _origin(template), tuple(problems))
             except TemplatesNotFound:
                 raise LookupError(
                     f"no template for {channel}.{field_name} (looked for {', '.join(names)})"
@@ -175,6 +175,13 @@ class Templates:
                     raise
                 problems.append(f"template {field_name} for {channel} failed: {exc}; used the default")
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _origin(template: Any) -> str:
+    """``pkg/<name>`` for a packaged template, ``user/<name>`` for one from templates_dir."""
+    filename = Path(template.filename or "")
+    prefix = "pkg" if filename.parent == PACKAGE_DIR else "user"
+    return f"{prefix}/{filename.name}"
 
 
 def check_templates_dir(templates_dir: str) -> list[str]:
@@ -206,8 +213,24 @@ def split_detailed(
     return detailed, [a for a in analyses if id(a) not in chosen]
 
 
+#: Bounds applied to failure text before it reaches a template or the redactor: no channel
+#: shows more than this, and redacting megabytes of log that are then cut would be wasted.
+MAX_LOG_CHARS = 64_000
+MAX_TEXT_CHARS = 20_000
+MAX_EVIDENCE_LINES = 50
+MAX_EVIDENCE_CHARS = 2_000
+
+
 def analysis_context(analysis: Any) -> dict[str, Any]:
+    """One analysis as template data: its dict with unbounded texts cut, plus derived keys."""
+    from .channels.base import clip, clip_tail
+
     data = analysis.to_dict()
+    error, rc = data["error"], data["root_cause"]
+    error["log_tail"] = clip_tail(error.get("log_tail") or "", MAX_LOG_CHARS)
+    error["message"] = clip(error.get("message") or "", MAX_TEXT_CHARS)
+    rc["description"] = clip(rc.get("description") or "", MAX_TEXT_CHARS)
+    rc["evidence"] = [clip(line, MAX_EVIDENCE_CHARS) for line in (rc.get("evidence") or [])[:MAX_EVIDENCE_LINES]]
     data["summary"] = analysis.summary
     data["labels"] = analysis.labels()
     data["recommendation"] = analysis.recommendations[0].action if analysis.recommendations else ""

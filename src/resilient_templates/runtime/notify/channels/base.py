@@ -22,10 +22,12 @@ import ssl
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ...redact import redact
+from ...redact import redact_obj as _redact_obj
 from ..notification import Notification, OutboundMessage, SendResult
 from ..plan import ChannelPlan
 
@@ -67,20 +69,12 @@ class Channel(Protocol):
 
 def redact_text(text: str) -> str:
     """Mask secrets in ``text`` with the runtime redactor."""
-    return _redactor()[0](text)
+    return redact(text)
 
 
 def redact_obj(obj: Any) -> Any:
-    """Mask secrets in every string of a JSON-like structure."""
-    return _redactor()[1](obj)
-
-
-def _redactor() -> tuple[Callable[[str], str], Callable[[Any], Any]]:
-    try:
-        from ...redact import redact, redact_obj as redact_object  # runtime/redact.py
-    except ImportError:  # pragma: no cover - only while runtime/redact.py is being written
-        return (lambda text: text), (lambda obj: obj)
-    return redact, redact_object
+    """Mask secrets in every string of a JSON-like structure (a redacted copy)."""
+    return _redact_obj(obj)
 
 
 # --------------------------------------------------------------------------- secrets

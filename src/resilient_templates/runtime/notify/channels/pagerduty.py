@@ -74,7 +74,7 @@ def _failure(a: dict[str, Any], log_limit: int) -> dict[str, Any]:
         "exit_code": error["exit_code"],
         "reason": error["reason"],
         "attempts": error["attempts"],
-        "url": workflow["url"],
+        "url": safe_url(workflow["url"]),
         "seen_in_window": a["history"]["seen_count"],
     }
     if log_limit and error.get("log_tail"):
