@@ -740,7 +740,9 @@ class SmtpServer:
             if not isinstance(data, LoginPassword) or users is None:
                 return AuthResult(success=False, handled=False)
             user, password = data.login.decode(), data.password.decode()
-            return AuthResult(success=users.get(user) == password, auth_data=data)
+            if users.get(user) != password:
+                return AuthResult(success=False, handled=False)  # aiosmtpd answers 535
+            return AuthResult(success=True, auth_data=data)
 
         kwargs: dict[str, Any] = {}
         if users is not None:

@@ -40,6 +40,8 @@ MAX_CONTEXT = 2000
 MAX_FALLBACK = 3000
 #: Characters of block text above which the message sheds detail (logs first).
 TEXT_BUDGET = 12_000
+#: Kinds about failures still going on (the others are acknowledged and resolved).
+ACTIVE_KINDS = ("firing", "escalation", "reminder")
 #: Failures shown in detail; beyond this a group is listed one line per failure.
 MAX_DETAILED = 3
 
@@ -81,7 +83,8 @@ class SlackChannel(ChannelBase):
             if _block_text(blocks) <= TEXT_BUDGET:
                 break
         title = templates.render(self.type, "title", context).text
-        cause = context["first"]["cause"] if context["first"] else ""
+        causes = {a["cause"] for a in context["analyses"]}
+        cause = causes.pop() if len(causes) == 1 else ""
         fallback = escape_mrkdwn(f"{title}" + (f" ({cause})" if cause and cause not in title else ""))
         body = {"text": clip(fallback, MAX_FALLBACK), "blocks": blocks[:MAX_BLOCKS]}
         return self.message(notification, redact_obj(body))
@@ -118,7 +121,7 @@ class SlackChannel(ChannelBase):
             if include_logs and index == 0 and log.strip():
                 blocks.append(_section(_code_block(log)))
         hidden = context["truncated"]
-        if others or hidden:
+        if (others or hidden) and context["kind"] in ACTIVE_KINDS:
             blocks.append(_section(self._others(templates, context, others, hidden)))
         return blocks
 

@@ -132,7 +132,7 @@ class TeamsChannel(ChannelBase):
         if listed is not None:
             hidden += max(0, len(others) - listed)
             others = others[:listed]
-        if others or hidden:
+        if (others or hidden) and notification.kind in ("firing", "escalation", "reminder"):
             text = render(self.type, "others", {**context, "others": others, "hidden": hidden}).text
             body.append(_text(clip(_paragraphs(text), 6_000), separator=True))
         actions = [
