@@ -113,3 +113,20 @@ def test_rendering_channels_does_not_import_jinja_until_render() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_every_payload_is_redacted() -> None:
+    """A token and a Slack webhook URL in failure text never reach any channel's payload."""
+    from samples import make_analysis
+
+    token = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+    hook = "https://hooks.slack.com/services/T0AAAAAAA/B0BBBBBBB/abcdefghijklmnopqrstuvwx"
+    analysis = make_analysis(
+        log_tail=f"git push https://x-access-token:{token}@github.com/acme/repo\ncurl {hook}\n",
+        message=f"Authorization: Bearer {token}",
+        evidence=(f"token={token}",),
+    )
+    for kind in SETTINGS:
+        body = json.dumps(channel(kind).render(make_notification((analysis,))).body)
+        assert token not in body and "abcdefghijklmnopqrstuvwx" not in body, kind
+        assert "[REDACTED:" in body, kind
