@@ -62,7 +62,7 @@ from ..model import (
     WorkflowRef,
 )
 from .argo import parse_node_message
-from .engine import Engine, SignatureHits
+from .engine import Engine, Scan
 from .knowledge import KnowledgeBase, Signature, builtin
 
 if TYPE_CHECKING:
@@ -195,11 +195,11 @@ class Analyzer:
     def _evidence(self, inp: FailureInput) -> list[Evidence]:
         evidence: list[Evidence] = []
         if inp.log:
-            evidence += _line_evidence(self.engine.scan(inp.log), inp.log, "log")
+            evidence += _line_evidence(self.engine.scan(inp.log), "log")
         node = parse_node_message(inp.node_message)
         if node.text:
             data = node.text.encode("utf-8", errors="replace")
-            evidence += _line_evidence(self.engine.scan(data), data, "message")
+            evidence += _line_evidence(self.engine.scan(data), "message")
         hint = inp.hint or node.hint
         if hint is not None:
             sig = self.kb.get(hint.signature)
@@ -290,24 +290,18 @@ class Analyzer:
 # --------------------------------------------------------------------------- evidence
 
 
-def _line_evidence(hits: Mapping[str, SignatureHits], data: bytes, source: str) -> list[Evidence]:
-    """One evidence per signature: its latest line no more specific signature explains."""
-    claimed: set[int] = set()
+def _line_evidence(scan: Scan, source: str) -> list[Evidence]:
+    """One evidence per signature: its latest line that no more specific signature owns."""
     evidence = []
-    size = max(len(data), 1)
-    for entry in sorted(hits.values(), key=lambda h: (-h.signature.priority, h.signature.order)):
-        line = entry.latest(claimed)
-        claimed.update(entry.lines)
+    size = max(len(scan.data), 1)
+    for name in scan.names():
+        line, captures = scan.evidence_line(name)
         if line is None:
             continue
-        sig = entry.signature
+        sig = scan.signature(name)
         recency = 0.8 + 0.2 * line.start / size if source == "log" else 1.0
-        captures = {}
-        for start in sorted(entry.lines):  # later lines' captures win
-            captures.update(entry.lines[start].captures)
-        text = data[line.start : line.end].decode("utf-8", errors="replace").strip()
-        evidence.append(Evidence(sig, source, sig.precision, line=text, recency=recency,
-                                 captures=captures))  # fmt: skip
+        evidence.append(Evidence(sig, source, sig.precision, line=scan.text(line),
+                                 recency=recency, captures=captures))  # fmt: skip
     return evidence
 
 
