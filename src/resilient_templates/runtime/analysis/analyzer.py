@@ -2,43 +2,48 @@
 
 Evidence comes from five sources, each an observation that one signature explains:
 
-=============  =====================================================  ======================
-source         what                                                   strength
-=============  =====================================================  ======================
-log            a log line a pattern matched (one pass, engine.py)     precision x recency
-message        the Argo node message a pattern matched                precision
-hint           the wrapper's ``rt:… signature=…`` termination hint    precision x 0.95
-pod_reason     OOMKilled, Evicted, DeadlineExceeded… (given, not       precision
-               read from the message: that would count it twice)
-exit_code      137, 124, 127… listed by a signature                   exit_precision
-=============  =====================================================  ======================
+=============  =========================================================  ==================
+source         what                                                       strength
+=============  =========================================================  ==================
+log            a log line a pattern matched (one pass, engine.py)         precision
+message        the Argo node message a pattern matched                    precision
+hint           the wrapper's ``rt:... signature=...`` termination hint    precision x 0.95
+pod_reason     OOMKilled, Evicted, DeadlineExceeded... (given, not read   precision
+               from the message: that would count it twice)
+exit_code      137, 124, 127... listed by a signature                     exit_precision
+=============  =========================================================  ==================
 
-``recency`` = 0.8 + 0.2 x (line position / tail length): later lines weigh more.
+``precision`` is each signature's prior: the probability that its category is right when one
+of its patterns matches. Log lines also get a ``recency`` of 0.8 (top of the tail) to 1.0
+(its end): later lines weigh more when explanations compete.
 
-1. **Lines are explained once.** When several signatures match the same line, the most
-   specific (highest priority) explains it; the others lose that line. ``npm ERR! code
-   ECONNRESET`` is npm-network-error, not also connection-reset.
+1. **Lines are explained once.** When several signatures match a line, the most specific
+   (highest priority) owns it; ``npm ERR! code ECONNRESET`` is npm-network-error, not also
+   connection-reset. Each signature's evidence is its latest line that it owns.
 2. **Consequences are dropped.** A signature's evidence is removed when a signature in its
-   ``suppressed_by`` has evidence (``ImagePullBackOff`` after ``toomanyrequests``; a 403 next
-   to a GitHub rate limit).
-3. **Per signature**, the strongest evidence of each source is combined by noisy-OR across
-   sources (independent observations of one event), capped at 0.99.
-4. **The winner** is the strongest signature; among those within 0.1 of it (a near-tie),
-   the highest priority wins, then the earliest declared.
-5. **Confidence** = support(winner's category) x (1 - 0.5 x support(strongest other
-   category)), where support(c) is the noisy-OR of its signatures (the strongest one at full
-   weight, the others at half: they are seldom independent). Agreement raises confidence;
-   a credible rival explanation lowers it.
+   ``suppressed_by`` has evidence other than an exit code (``ImagePullBackOff`` after
+   ``toomanyrequests``; a 403 next to a GitHub rate limit).
+3. **Per signature**, the best evidence of each source is combined by noisy-OR across sources
+   (independent observations of one event), capped at 0.99: the *strength*. The same with
+   recency applied is the *score*.
+4. **The winner** has the highest score; among those within 0.1 of it (a near-tie) the
+   highest priority wins, then the earliest declared.
+5. **Confidence** = support(winner's category) x (1 - 0.5 x support(strongest rival
+   category)). Support is a noisy-OR of the category's signatures, the strongest at full
+   weight, the others at half (they are seldom independent): own support from strengths,
+   rival support from scores, so an old rival line counts less. When the winner is backed by
+   how the pod ended (node message or pod reason), rivals seen only in log lines count half.
+   Agreement raises confidence; a credible rival explanation lowers it.
 6. **History** (same signature and stage seen in the last 7 days, history.py) closes part of
-   the remaining gap: ``c + (1 - c) x min(0.25, 0.05 n) (+0.05 when a resolution was
+   the remaining gap: ``c + (1 - c) x (min(0.25, 0.05 n) + 0.05 if a resolution was
    recorded)``, never above 0.99.
 7. **Below the threshold** (default 0.5) the category is ``unknown`` and no signature is
-   named; the best guess is kept in the description.
+   named; the best guess stays in the description. Generic signatures (CrashLoopBackOff,
+   ImagePullBackOff with no cause shown) have a precision below 0.5, so alone they abstain.
 
-``precision`` is each signature's prior: the probability that its category is right when
-one of its patterns matches a log line. The priors were set from how specific each message
-is and checked against the development examples (``tests/runtime/analysis/test_calibration``
-prints the reliability table); ``make eval`` measures them on the separate corpus.
+The priors were set from how specific each message is and checked on the development
+examples (``tests/runtime/analysis/test_calibration.py`` prints a reliability table);
+``make eval`` measures them on the separate corpus.
 """
 
 from __future__ import annotations
@@ -165,7 +170,9 @@ class Analyzer:
                 notes,
             )
         winner = _winner(strengths)
-        confidence = _confidence(winner, strengths)
+        terminal = any(e.signature.name == winner.name and e.source in ("message", "pod_reason")
+                       for e in evidence)  # fmt: skip
+        confidence = _confidence(winner, strengths, terminal)
         past = History()
         if history is not None:
             try:
@@ -306,7 +313,8 @@ def _line_evidence(scan: Scan, source: str) -> list[Evidence]:
 
 
 def _drop_suppressed(evidence: list[Evidence]) -> list[Evidence]:
-    present = {e.signature.name for e in evidence}
+    # An exit code alone is too weak to explain other evidence away (137 is not proof of OOM).
+    present = {e.signature.name for e in evidence if e.source != "exit_code"}
     return [e for e in evidence if not present.intersection(e.signature.suppressed_by)]
 
 
@@ -317,6 +325,7 @@ class Strength:
     signature: Signature
     strength: float  # noisy-OR over sources of each source's best precision
     score: float  # the same with log evidence weighted by recency
+    log_only: bool  # every piece of evidence came from log lines
 
 
 def _strengths(evidence: Sequence[Evidence]) -> dict[str, Strength]:
@@ -331,8 +340,12 @@ def _strengths(evidence: Sequence[Evidence]) -> dict[str, Strength]:
     for (name, _source), (strength, score) in best.items():
         m_strength, m_score = miss.get(name, (1.0, 1.0))
         miss[name] = (m_strength * (1.0 - strength), m_score * (1.0 - score))
+    sources: dict[str, set[str]] = {}
+    for name, source in best:
+        sources.setdefault(name, set()).add(source)
     return {
-        name: Strength(sigs[name], min(MAX_CONFIDENCE, 1.0 - a), min(MAX_CONFIDENCE, 1.0 - b))
+        name: Strength(sigs[name], min(MAX_CONFIDENCE, 1.0 - a), min(MAX_CONFIDENCE, 1.0 - b),
+                       log_only=sources[name] == {"log"})  # fmt: skip
         for name, (a, b) in miss.items()
     }
 
@@ -358,11 +371,21 @@ def category_support(values: Sequence[tuple[Category, float]]) -> dict[Category,
     return support
 
 
-def _confidence(winner: Signature, strengths: Mapping[str, Strength]) -> float:
+def _confidence(winner: Signature, strengths: Mapping[str, Strength],
+                terminal: bool = False) -> float:  # fmt: skip
+    """Own support, lowered by the strongest rival category.
+
+    ``terminal``: the winner is backed by how the pod ended (node message or pod reason);
+    rival explanations read only from log lines then count half: the log tells what happened
+    before, Kubernetes tells how it ended.
+    """
     own = category_support([(s.signature.category, s.strength) for s in strengths.values()
                             if s.signature.category is winner.category])  # fmt: skip
-    rivals = category_support([(s.signature.category, s.score) for s in strengths.values()
-                               if s.signature.category is not winner.category])  # fmt: skip
+    discount = 0.5 if terminal else 1.0
+    rivals = category_support([
+        (s.signature.category, s.score * (discount if s.log_only else 1.0))
+        for s in strengths.values() if s.signature.category is not winner.category
+    ])  # fmt: skip
     rival = max(rivals.values(), default=0.0)
     return max(0.0, min(MAX_CONFIDENCE, own[winner.category] * (1.0 - CONFLICT_WEIGHT * rival)))
 
