@@ -137,6 +137,7 @@ class Templates:
 
     def __init__(self, templates_dir: str | None = None) -> None:
         self.templates_dir = str(templates_dir) if templates_dir else None
+        self.problems: list[str] = []  # user templates that failed and were replaced by defaults
 
     def candidates(self, kind: str, channel: str, field_name: str) -> list[str]:
         names = [
@@ -165,7 +166,9 @@ class Templates:
         for attempt in (names, [n for n in names if n.startswith("pkg/")]):
             try:
                 template = env.select_template(attempt)
-                return Rendered(template.render(context).strip(), _origin(template), tuple(problems))
+                rendered = Rendered(template.render(context).strip(), _origin(template), tuple(problems))
+                self.problems.extend(p for p in problems if p not in self.problems)
+                return rendered
             except TemplatesNotFound:
                 raise LookupError(
                     f"no template for {channel}.{field_name} (looked for {', '.join(names)})"

@@ -130,3 +130,11 @@ def test_every_payload_is_redacted() -> None:
         body = json.dumps(channel(kind).render(make_notification((analysis,))).body)
         assert token not in body and "abcdefghijklmnopqrstuvwx" not in body, kind
         assert "[REDACTED:" in body, kind
+
+
+def test_failed_user_template_is_reported_in_the_message_meta(tmp_path: Path) -> None:
+    """A broken user template does not lose the message, and the audit sees why it looks default."""
+    (tmp_path / "slack.summary.j2").write_text("{{ nope.attr }}\n")
+    message = channel("slack", tmp_path).render(make_notification())
+    assert "release-7f3k2/pr_operations failed" in json.dumps(message.body)
+    assert "nope" in message.meta["template_problems"][0]

@@ -322,11 +322,17 @@ class ChannelBase:
     def settings(self) -> Mapping[str, Any]:
         return self.plan.settings
 
-    def message(self, notification: Notification, body: Mapping[str, Any]) -> OutboundMessage:
+    def message(
+        self, notification: Notification, body: Mapping[str, Any], templates: Any = None
+    ) -> OutboundMessage:
+        """The outbound message; ``meta.template_problems`` lists user templates that failed."""
+        meta = base_meta(notification)
+        if templates is not None and templates.problems:
+            meta["template_problems"] = list(templates.problems)
         return OutboundMessage(
             channel=self.name,
             channel_type=self.type,
             idempotency_key=notification.idempotency_key(self.name),
             body=body,
-            meta=base_meta(notification),
+            meta=meta,
         )

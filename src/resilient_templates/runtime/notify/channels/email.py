@@ -87,7 +87,7 @@ class EmailChannel(ChannelBase):
             "date": _rfc2822(notification.created_at),
             "thread": first,
         }
-        return self.message(notification, redact_obj(body))
+        return self.message(notification, redact_obj(body), templates)
 
     def _compose(self, message: OutboundMessage, sender: str, recipients: list[str]) -> EmailMessage:
         body = message.body

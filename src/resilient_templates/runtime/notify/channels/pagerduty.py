@@ -111,7 +111,7 @@ class PagerDutyChannel(ChannelBase):
             if links:
                 event["links"] = links
             self._fit(event, analyses, context)
-        return self.message(notification, redact_obj(event))
+        return self.message(notification, redact_obj(event), templates)
 
     def _payload(self, notification: Notification, context: dict[str, Any], summary: str) -> dict[str, Any]:
         analyses = context["analyses"]

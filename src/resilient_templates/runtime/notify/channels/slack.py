@@ -87,7 +87,7 @@ class SlackChannel(ChannelBase):
         cause = causes.pop() if len(causes) == 1 else ""
         fallback = escape_mrkdwn(f"{title}" + (f" ({cause})" if cause and cause not in title else ""))
         body = {"text": clip(fallback, MAX_FALLBACK), "blocks": blocks[:MAX_BLOCKS]}
-        return self.message(notification, redact_obj(body))
+        return self.message(notification, redact_obj(body), templates)
 
     def _blocks(
         self, templates: Templates, context: dict[str, Any], *, include_logs: bool, detailed: int

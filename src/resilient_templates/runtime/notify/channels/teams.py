@@ -97,7 +97,7 @@ class TeamsChannel(ChannelBase):
             message = self._message(notification, context, templates, log_limit, detailed, listed)
             if json_size(message) <= MAX_BYTES:
                 break
-        return self.message(notification, redact_obj(message))
+        return self.message(notification, redact_obj(message), templates)
 
     def _message(
         self,

@@ -114,7 +114,8 @@ def _common_labels(label_sets: list[dict[str, str]]) -> dict[str, str]:
 class WebhookChannel(ChannelBase):
     def render(self, notification: Notification) -> OutboundMessage:
         context = redact_obj(notification_context(notification, channel=self.name))
-        title = Templates(self.templates_dir).render(self.type, "title", context).text
+        templates = Templates(self.templates_dir)
+        title = templates.render(self.type, "title", context).text
         analyses = context["analyses"]
         limit = int(self.settings.get("max_alerts") or 0) or len(analyses)
         body: dict[str, Any] = {}
@@ -125,7 +126,7 @@ class WebhookChannel(ChannelBase):
         while json_size(body) > MAX_BODY_BYTES and len(body["alerts"]) > 1:
             keep = len(body["alerts"]) // 2
             body = self._body(notification, context, title, analyses[:keep], 0)
-        return self.message(notification, redact_obj(body))
+        return self.message(notification, redact_obj(body), templates)
 
     def _body(
         self,
