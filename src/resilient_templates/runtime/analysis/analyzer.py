@@ -162,8 +162,9 @@ class Analyzer:
         evidence = self._evidence(inp)
         evidence = _drop_suppressed(evidence)
         strengths = _strengths(evidence)
+        hint = _hint(inp)
         if not strengths:
-            transient = bool(inp.hint and inp.hint.transient)
+            transient = bool(hint and hint.transient)
             return (
                 Verdict(Category.UNKNOWN, transient, 0.0, None, None, 0.0, (), {}),
                 History(),
@@ -185,8 +186,8 @@ class Analyzer:
         captures = self._captures(winner, chosen, inp)
         known = confidence >= self.threshold
         transient = winner.transient
-        if inp.hint and inp.hint.signature is None and inp.hint.category is None:
-            transient = inp.hint.transient  # the stage itself declared it (exit 75)
+        if hint and hint.signature is None and hint.category is None:
+            transient = hint.transient  # the stage itself declared it (exit 75)
         verdict = Verdict(
             category=winner.category if known else Category.UNKNOWN,
             transient=transient,
@@ -412,6 +413,11 @@ def _declared(hint: Hint) -> Signature:
     )
 
 
+def _hint(inp: FailureInput) -> Hint | None:
+    """The wrapper's hint: given explicitly, else read from the node message."""
+    return inp.hint or parse_node_message(inp.node_message).hint
+
+
 def _hint_text(hint: Hint) -> str:
     from ...policy.taxonomy import format_hint
 
@@ -532,7 +538,8 @@ def _recommendations(verdict: Verdict, delay: int | None, now: float,
 
 def _retry_advice(verdict: Verdict, inp: FailureInput, budget: int | None,
                   delay: int | None) -> RetryAdvice:  # fmt: skip
-    declared = inp.hint is not None and inp.hint.signature is None and inp.hint.category is None
+    hint = _hint(inp)
+    declared = hint is not None and hint.signature is None and hint.category is None
     if verdict.signature is None and not declared:
         return RetryAdvice(False, None, "cause unknown: retry only if the stage is idempotent")
     if not verdict.transient:

@@ -15,15 +15,17 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...policy.taxonomy import Hint, parse_hint
 from ..model import FailureAnalysis, WorkflowRef
-from ..store import Store
 from .analyzer import DEFAULT_THRESHOLD, Analyzer, FailureInput, with_degraded
 from .argo import InputError, parse_context, parse_failures, parse_node_message, stage_failures
 from .knowledge import KnowledgeBase
 from .tail import DEFAULT_TAIL_BYTES, tail_of
+
+if TYPE_CHECKING:
+    from ..store import Store
 
 __all__ = ["analyze_context", "analyze_text", "analyze_workflow", "analyzer", "context_input"]
 

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from ...errors import StateStoreError
 from ..model import FailureAnalysis, History
-from ..store import Store
+
+if TYPE_CHECKING:
+    from ..store import Store
 
 __all__ = ["COMPONENT", "MIGRATIONS", "AnalysisHistory", "WINDOW_DAYS"]
 

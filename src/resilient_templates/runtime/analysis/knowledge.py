@@ -291,6 +291,8 @@ class _Problems:
                                       expected=expected, has_value=has_value))  # fmt: skip
 
     def raise_if_any(self) -> None:
+        if len(self.items) == 1:
+            raise self.items[0]
         if self.items:
             raise ConfigError(self.items[0].problem, file=self.origin, problems=self.items)
 
@@ -347,6 +349,8 @@ def _check_references(signatures: Iterable[Signature], origin: str) -> None:
         for other in s.suppressed_by
         if other not in names
     ]
+    if len(problems) == 1:
+        raise problems[0]
     if problems:
         raise ConfigError(problems[0].problem, file=origin, problems=problems)
 
