@@ -93,6 +93,17 @@ class History:
     last_seen: str | None = None  # RFC 3339
     last_resolution: str | None = None  # what resolved the last one, when recorded
 
+    @property
+    def summary(self) -> str:
+        """``seen 3 times in 7 days; last resolved by …``; empty when nothing similar is known."""
+        parts = []
+        if self.seen_count > 0:
+            plural = "" if self.seen_count == 1 else "s"
+            parts.append(f"seen {self.seen_count} time{plural} in {self.window_days} days")
+        if self.last_resolution:
+            parts.append(f"last resolved by {self.last_resolution}")
+        return "; ".join(parts)
+
 
 @dataclass(frozen=True, slots=True)
 class FailureAnalysis:
