@@ -111,13 +111,15 @@ class ChaosResult:
         return {**asdict(self), "delivered_ratio": self.delivered_ratio}
 
 
-def chaos_plan(servers: dict[str, Any]) -> Plan:
+def chaos_plan(servers: dict[str, Any], *, max_attempts: int = 10) -> Plan:
+    """Route each failure by its ``stage`` label to one provider; short, scaled-down backoff."""
     routes = [child_route(f"r-{k}", ("stage", "=", k), index=i) for i, k in enumerate(servers)]
     return Plan.from_dict(plan_dict(
         [channel(k, s, rate=1000) for k, s in servers.items()],
-        {"r-slack": ["slack"], **{f"r-{k}": [k] for k in servers}},
+        {f"r-{k}": [k] for k in servers},
         route={"group_by": ["workflow"], "group_wait": "0s", "routes": routes},
-        max_attempts=10, backoff_base="5ms", backoff_cap="100ms", timeout="2s", lease="30s",
+        max_attempts=max_attempts, backoff_base="5ms", backoff_cap="100ms", timeout="2s",
+        lease="30s",
     ))  # fmt: skip
 
 
@@ -130,14 +132,18 @@ def run_chaos(
     tickers: int = 2,
     seed: int = 20260901,
     time_limit: float = 180.0,
+    max_attempts: int = 10,
 ) -> ChaosResult:
-    """Send ``notifications`` through the pipeline while the servers inject faults."""
+    """Send ``notifications`` through the pipeline while the servers inject faults.
+
+    ``max_attempts=1`` is the baseline: one attempt per message, no retries.
+    """
     servers = _servers()
     start = time.monotonic()
     try:
         for offset, server in enumerate(servers.values()):
             server.chaos(fault_rate, seed=seed + offset, faults=CHAOS_FAULTS)
-        plan = chaos_plan(servers)
+        plan = chaos_plan(servers, max_attempts=max_attempts)
         setup = open_store(store_url)
         NotifyService(setup, plan)
         kinds = list(servers)
