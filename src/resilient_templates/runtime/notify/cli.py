@@ -4,7 +4,8 @@
 
     notify  --config PLAN --analysis FILE|-                 a FailureAnalysis (object, list or JSON lines)
     notify  --config PLAN --status S --failures F --workflow NAME [--namespace N] [--uid U]
-            [--context-dir DIR]                             Argo's {{workflow.status}} + {{workflow.failures}}
+            [--context-dir DIR]                             Argo's {{workflow.status}} + {{workflow.failures}};
+                                                            DIR holds <stage>.json error contexts
             [--wait 30s] [--deliver-for 15s]
     route test --config PLAN key=value ... [--tree] [--verify-receivers a,b]
     ack     INCIDENT [--by NAME] --config PLAN
@@ -79,7 +80,8 @@ def _parser(command: str) -> argparse.ArgumentParser:
         p.add_argument("--workflow", help="workflow name ({{workflow.name}})")
         p.add_argument("--namespace", default="")
         p.add_argument("--uid", default="")
-        p.add_argument("--context-dir", default=None, help="directory of per-step context files")
+        p.add_argument("--context-dir", default=None,
+                       help="directory of the stage wrappers' <stage>.json error-context files")  # fmt: skip
         p.add_argument("--wait", type=_seconds, default=0.0,
                        help="wait up to this long for this call's group_wait and flush here")  # fmt: skip
         p.add_argument("--deliver-for", type=_seconds, default=15.0,
@@ -250,11 +252,25 @@ def _analyze(args: argparse.Namespace, store: Any) -> list[Any]:
     workflow = WorkflowRef(
         name=args.workflow, namespace=args.namespace, uid=args.uid, status=args.status
     )
+    contexts = _read_contexts(args.context_dir) if args.context_dir else None
     return list(
-        analyze_workflow(
-            args.status, failures, workflow=workflow, contexts=args.context_dir, store=store
-        )
+        analyze_workflow(args.status, failures, workflow=workflow, contexts=contexts, store=store)
     )
+
+
+def _read_contexts(directory: str) -> dict[str, bytes]:
+    """The stage wrappers' error-context files: ``DIR/<stage>.json`` → {stage: bytes}."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise ConfigError("not a directory", key="--context-dir", value=directory,
+                          expected="a directory of <stage>.json error-context files")  # fmt: skip
+    contexts = {}
+    for path in sorted(root.glob("*.json")):
+        try:
+            contexts[path.stem] = path.read_bytes()
+        except OSError:
+            continue  # an unreadable context degrades that stage's analysis, nothing more
+    return contexts
 
 
 # --------------------------------------------------------------------------- route test

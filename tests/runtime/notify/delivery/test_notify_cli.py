@@ -178,3 +178,22 @@ def test_tick_is_a_runtime_command(plan_path, store_url):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["pending"] == 0
+
+
+ARGO_FAILURES = json.dumps([{
+    "displayName": "pr_operations", "templateName": "pr-operations", "phase": "Failed",
+    "podName": "release-7f3k2-pr-operations-1234", "finishedAt": "2026-09-01T12:00:00Z",
+    "message": "main: Error (exit code 1): rt:transient category=external_dependency "
+               "signature=github-rate-limit",
+}])  # fmt: skip
+
+
+def test_notify_from_argo_status_and_failures(plan_path, store_url, slack_server, capsys):
+    """`--status Failed --failures JSON --workflow X` analyses Argo's failures and notifies."""
+    code = run(["notify", "--config", str(plan_path), "--store", store_url, "--status", "Failed",
+                "--failures", ARGO_FAILURES, "--workflow", "release-7f3k2", "--namespace", "ci"])  # fmt: skip
+    assert code == 0
+    summary = _summary(capsys)
+    assert summary["sent"] == 1 and summary["routed"][0]["receiver"] == "team"
+    (message,) = slack_server.wait_for(1)
+    assert "release-7f3k2" in message.json["text"]

@@ -159,3 +159,13 @@ def test_a_receiver_without_enabled_channels_is_suppressed(store, clock, slack_s
     report = NotifyService(store, plan, clock=clock, sleep=clock.sleep).notify([analysis()])
     assert "no enabled channel" in report.suppressed[0]["reason"]
     assert slack_server.received() == []
+
+
+def test_notify_wait_flushes_its_own_group_when_group_wait_ends_in_time(store, clock, slack_server):
+    """With wait >= group_wait, notify waits out group_wait itself and sends; a shorter wait leaves it to tick."""
+    service = NotifyService(store, _plan(slack_server), clock=clock, sleep=clock.sleep)
+    short = service.notify([analysis("wf-a", signature="oom")], wait=10)
+    assert short.delivery.sent == [] and slack_server.received() == []
+    report = service.notify([analysis("wf-b")], wait=60)
+    assert clock.now == T0 + 30 and len(report.delivery.sent) == 1
+    assert len(slack_server.received()) == 1
