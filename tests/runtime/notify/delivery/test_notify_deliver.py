@@ -181,3 +181,20 @@ def test_audit_errors_lose_urls_and_credentials():
     )
     assert "SECRET" not in text and "pw" not in text and "/workflows/abc" not in text
     assert "prod-12.westeurope.logic.azure.com" in text
+
+
+def test_email_451_is_retried_and_the_resend_keeps_its_message_id(store, clock, smtp_server, tls_cert):
+    """An SMTP 451 is retried; the accepted mail's Message-ID is the outbox key (STARTTLS + AUTH)."""
+    smtp_server.script("451 4.3.0 try again later")
+    mail = {
+        "name": "mail", "type": "email", "rate_per_second": 100,
+        "settings": {"smtp_host": "127.0.0.1", "smtp_port": smtp_server.port, "username": "rt",
+                     "password": "s3cret", "from": "rt@example.com", "to": ["oncall@example.com"],
+                     "tls_ca_file": str(tls_cert[0])},
+    }  # fmt: skip
+    plan = make_plan([mail], {"team": ["mail"]})
+    _service(store, clock, plan).notify([analysis()], deliver_for=60)
+    assert [a[3] for a in _attempts(store)] == [451, 250]
+    (message,) = smtp_server.received()
+    (key,) = rows(store, "SELECT idempotency_key FROM notify_outbox")[0]
+    assert message.tls and message.auth_user == "rt" and key in message.message_id
