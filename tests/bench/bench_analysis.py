@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "tests" / "runtime" / "analysis" / "data" / "signature_samples.yaml"
 SIZE_MB = int(os.environ.get("RT_BENCH_MB", "10"))
 COLD_RUNS = int(os.environ.get("RT_BENCH_COLD_RUNS", "7"))
+SLOW_MB = int(os.environ.get("RT_BENCH_SLOW_MB", "2"))
 
 # ------------------------------------------------------------------ a realistic CI log
 
@@ -193,18 +194,23 @@ def cold_start(log_path: str, runs: int) -> dict[str, float]:
 
 
 def import_time() -> dict[str, float]:
+    """Cumulative import time (``-X importtime``, bytecode cached) of the analysis modules."""
     py = sys.executable
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     out = {}
-    for module in ("resilient_templates.runtime.analysis",
-                   "resilient_templates.runtime.analysis.cli",
-                   "resilient_templates.runtime.analysis.api"):  # fmt: skip
-        proc = subprocess.run([py, "-X", "importtime", "-c", f"import {module}"],
-                              capture_output=True, text=True, check=False)  # fmt: skip
-        total = 0
-        for line in proc.stderr.splitlines():
-            if line.rstrip().endswith(f"| {module}"):
-                total = int(line.split("|")[1])
-        out[module] = total / 1000
+    with tempfile.TemporaryDirectory(prefix="rt-pyc-") as prefix:
+        env["PYTHONPYCACHEPREFIX"] = prefix
+        for module in ("resilient_templates.runtime.analysis",
+                       "resilient_templates.runtime.analysis.cli",
+                       "resilient_templates.runtime.analysis.api"):  # fmt: skip
+            subprocess.run([py, "-c", f"import {module}"], env=env, check=False)  # warm
+            proc = subprocess.run([py, "-X", "importtime", "-c", f"import {module}"],
+                                  capture_output=True, text=True, env=env, check=False)  # fmt: skip
+            total = 0
+            for line in proc.stderr.splitlines():
+                if line.rstrip().endswith(f"| {module}"):
+                    total = int(line.split("|")[1])
+            out[module] = total / 1000
     return out
 
 
@@ -216,12 +222,15 @@ def main() -> None:
     data = generate_log(SIZE_MB * 1_000_000)
     print(f"## analysis (log {len(data) / 1e6:.1f} MB, {len(_patterns())} patterns, one run)")
     engine_scan(data[:1000])  # compile the Set outside the measurement
-    engine_mbs, engine_found = _throughput(engine_scan, data, repeat=3)
-    naive_mbs, naive_found = _throughput(naive_bfa, data)
-    py_mbs, _ = _throughput(python_re_whole_text, data)
+    engine_mbs, _ = _throughput(engine_scan, data, repeat=3)
+    # The slow baselines run on the first SLOW_MB of the same log (their MB/s do not depend
+    # on the length; the full 10 MB would take minutes for the naive loop).
+    prefix = data[: data.find(b"\n", SLOW_MB * 1_000_000) + 1]
+    naive_mbs, naive_found = _throughput(naive_bfa, prefix)
+    py_mbs, _ = _throughput(python_re_whole_text, prefix)
     rows = [
-        ("naive loop (re.search per line per pattern)", naive_mbs),
-        ("python re, each pattern over the whole text", py_mbs),
+        ("naive loop (re.search per line per pattern)*", naive_mbs),
+        ("python re, each pattern over the whole text*", py_mbs),
         ("engine: re2 Set + second pass (runtime)", engine_mbs),
     ]
     db = hyperscan_database()
@@ -230,8 +239,10 @@ def main() -> None:
         rows.append(("hyperscan (dev only; no captures)", hs_mbs))
     for label, mbs in rows:
         print(f"  {label:<46} {mbs:9.1f} MB/s  {mbs / naive_mbs:7.1f}x naive")
-    same = "yes" if engine_found == naive_found else f"NO ({sorted(engine_found ^ naive_found)})"
-    print(f"  engine finds the same signatures as the naive loop: {same}")
+    print(f"  (* on the first {SLOW_MB} MB of the same log)")
+    on_prefix = engine_scan(prefix)
+    same = "yes" if on_prefix == naive_found else f"NO ({sorted(on_prefix ^ naive_found)})"
+    print(f"  engine finds the same signatures as the naive loop (same text): {same}")
     print(f"  goal >= 10x naive: {'met' if engine_mbs >= 10 * naive_mbs else 'NOT met'} "
           f"({engine_mbs / naive_mbs:.0f}x)")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="rt-bench-") as tmp:
@@ -244,7 +255,7 @@ def main() -> None:
         extra = "" if label == "pass" else f"  (+{(seconds - base) * 1000:.0f} ms over python -c pass)"
         print(f"    {label:<30} {seconds * 1000:7.0f} ms{extra}")
     for module, ms in import_time().items():
-        print(f"  import {module:<44} {ms:6.1f} ms")
+        print(f"  import {module:<44} {ms:6.1f} ms (bytecode cached)")
 
 
 if __name__ == "__main__":

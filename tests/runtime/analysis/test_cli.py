@@ -242,9 +242,9 @@ def test_workflow_failures_with_a_context_for_the_failed_stage(tmp_path):
     assert doc["impact"]["retry_budget_left"] == 0
 
 
-def test_history_and_resolution_through_the_cli(tmp_path):
-    """Analyses are recorded; --resolve records a fix; the next one reports both."""
-    url = f"sqlite:///{tmp_path / 'state.db'}"
+def test_history_and_resolution_through_the_cli(tmp_path, store_url):
+    """Analyses are recorded; --resolve records a fix; the next one reports both (both stores)."""
+    url = store_url
     log = tmp_path / "l.log"
     log.write_text("bash: fork: retry: Resource temporarily unavailable\n")
     first = documents(analyze("--log", str(log), "--stage", "test", "--uid", "u1", "--store", url))[0]
