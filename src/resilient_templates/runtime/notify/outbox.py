@@ -17,9 +17,9 @@ A row's life: ``pending`` → ``sending`` (claimed by one process until ``lease_
   window: the provider accepted the request but the process died (or lost the store) before
   it committed ``sent``. After the lease expires the message is sent again, with the same
   idempotency key. PagerDuty deduplicates on ``dedup_key`` (a second ``trigger`` for an open
-  alert is merged into it); a generic webhook carries the key in its ``Idempotency-Key``
-  header so the receiver drops the replay; email sets ``Message-ID`` from it (many mail systems
-  collapse duplicates by Message-ID, not all). Slack and Teams incoming webhooks accept no
+  alert is merged into it); a generic webhook carries the key in its ``X-RT-Idempotency-Key``
+  header so the receiver drops the replay; email sets ``Message-ID: <key@from-domain>`` (many
+  mail systems collapse duplicates by Message-ID, not all). Slack and Teams incoming webhooks accept no
   idempotency key: there a crash in that window produces a second, identical message. This is
   at-least-once, like Alertmanager's notification log, and the window is one HTTP response long.
 

@@ -169,3 +169,12 @@ def test_notify_wait_flushes_its_own_group_when_group_wait_ends_in_time(store, c
     report = service.notify([analysis("wf-b")], wait=60)
     assert clock.now == T0 + 30 and len(report.delivery.sent) == 1
     assert len(slack_server.received()) == 1
+
+
+def test_tick_loop_flushes_what_comes_due_during_its_minute(store, clock, slack_server):
+    """`tick --loop --for 60s` started before group_wait ends sends the group when it is due."""
+    service = NotifyService(store, _plan(slack_server), clock=clock, sleep=clock.sleep)
+    service.notify([analysis()])
+    report = service.tick_loop(duration=60)
+    assert report.flushed == 1 and len(report.delivery.sent) == 1
+    assert clock.now >= T0 + 60
