@@ -36,7 +36,7 @@ from ..model import FailureAnalysis
 from ..store import Store, Tx
 from . import outbox
 from .grouping import rfc3339
-from .plan import EscalationPlan, Plan
+from .plan import Plan
 
 __all__ = [
     "AckResult",

@@ -265,13 +265,6 @@ def audit(
     )  # fmt: skip
 
 
-def row_counts(store: Store) -> dict[str, int]:
-    """How many outbox rows are in each state (for reports)."""
-    with store.transaction(write=False) as tx:
-        rows = tx.execute("SELECT state, count(*) FROM notify_outbox GROUP BY state").fetchall()
-    return {state: int(n) for state, n in rows}
-
-
 def dumps(value: Any) -> str:
     """Compact, deterministic JSON."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import subprocess
 import sys
 import threading
@@ -354,10 +353,6 @@ def _bytecode_env(workdir: Path) -> dict[str, str]:
 
 def summary_line(result: Any) -> str:
     return json.dumps(result.to_dict(), sort_keys=True)
-
-
-def mean(values: list[float]) -> float:
-    return statistics.fmean(values) if values else 0.0
 
 
 def postgres_server() -> Any:
