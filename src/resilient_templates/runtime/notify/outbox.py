@@ -22,6 +22,9 @@ A row's life: ``pending`` → ``sending`` (claimed by one process until ``lease_
   mail systems collapse duplicates by Message-ID, not all). Slack and Teams incoming webhooks accept no
   idempotency key: there a crash in that window produces a second, identical message. This is
   at-least-once, like Alertmanager's notification log, and the window is one HTTP response long.
+  The same holds for a process that stalls (CPU starvation, a paused pod) longer than its lease
+  (``defaults.lease``, at least twice the send timeout): it is taken for dead and the row is
+  claimed again, so its late send can be a second copy with the same key.
 
 Audit: ``notify_audit`` records every attempt (time, channel, status, latency, redacted error)
 and every human action (ack, resolve). Tables (component ``notify_outbox``): ``notify_outbox``,
