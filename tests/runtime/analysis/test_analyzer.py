@@ -304,3 +304,14 @@ def test_malformed_failures_still_give_a_degraded_analysis():
     [analysis] = analyze_workflow("Failed", "[{oops", workflow=WF, now=NOW)
     assert analysis.root_cause.category is Category.UNKNOWN
     assert analysis.degraded[0].startswith("workflow failures: not JSON")
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.text(max_size=300), st.binary(max_size=300))
+def test_garbage_inputs_always_give_analyses(failures, context):
+    """Random failures strings and contexts never raise: analyses come back, maybe degraded."""
+    analyses = analyze_workflow("Failed", failures, workflow=WF, contexts={"x": context}, now=NOW)
+    for analysis in analyses:
+        assert isinstance(analysis, FailureAnalysis)
+    analysis = analyze_context(context, stage="x", workflow=WF, now=NOW)
+    assert isinstance(analysis, FailureAnalysis)

@@ -220,3 +220,34 @@ def test_a_malformed_context_is_an_input_error(raw, message):
     """Bytes that are not a JSON object raise InputError."""
     with pytest.raises(InputError, match=message):
         parse_context(raw)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=400) | st.text(max_size=400).map(str.encode))
+def test_any_bytes_as_context_give_a_context_or_an_input_error(raw):
+    """Whatever the error-context parameter holds, parsing ends in a context or InputError."""
+    try:
+        parse_context(raw)
+    except InputError:
+        pass
+
+
+JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=5),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(JSONISH, st.integers(min_value=0, max_value=3))
+def test_any_json_as_failures_gives_stages_or_an_input_error(value, quoting):
+    """Any JSON value, quoted 0–3 times, parses and deduplicates or raises InputError only."""
+    text = json.dumps(value)
+    for _ in range(quoting):
+        text = json.dumps(text)
+    try:
+        entries = parse_failures(text)
+    except InputError:
+        return
+    stage_failures(entries, workflow_name="wf")

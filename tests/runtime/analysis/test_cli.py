@@ -301,3 +301,18 @@ def test_help_lists_the_options():
     assert proc.returncode == 0
     for option in ("--context", "--log", "--failures", "--jsonl", "--store", "--threshold"):
         assert option in proc.stdout.decode()
+
+
+def test_a_log_that_cannot_be_attached_to_a_stage_is_reported(tmp_path):
+    """Two failed stages and no --stage: the log is not guessed onto one; the analyses say so."""
+    failures = json.dumps(json.dumps([
+        {"displayName": "lint", "message": "main: Error (exit code 1)", "finishedAt": "2026-08-21T10:00:00Z"},
+        {"displayName": "test", "message": "main: Error (exit code 1)", "finishedAt": "2026-08-21T10:01:00Z"},
+    ]))  # fmt: skip
+    log = tmp_path / "l.log"
+    log.write_text("No space left on device\n")
+    proc = analyze("--failures", failures, "--status", "Failed", "--log", str(log), "--no-store")
+    docs = documents(proc)
+    assert [d["stage"] for d in docs] == ["lint", "test"]
+    assert all(any("--log/--context not used" in n for n in d["degraded"]) for d in docs)
+    assert all(d["root_cause"]["signature"] != "disk-full" for d in docs)

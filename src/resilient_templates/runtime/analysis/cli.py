@@ -173,6 +173,11 @@ def _analyze(args: argparse.Namespace, kb: Any) -> int:
             _with_local(inp, args, context, log, tail_bytes) if i == target else inp
             for i, inp in enumerate(inputs)
         ]
+        if target is None and (context is not None or log is not None) and inputs:
+            why = (f"--stage {args.stage} is not among the failed stages" if args.stage
+                   else f"{len(inputs)} stages failed and no --stage says which")  # fmt: skip
+            note = f"--log/--context not used: {why}"
+            inputs = [replace(inp, degraded=(*inp.degraded, note)) for inp in inputs]
     else:
         base = api.context_input(context, stage=args.stage, workflow=workflow,
                                  stages=stages, tail_bytes=tail_bytes) if context is not None \
