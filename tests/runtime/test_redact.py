@@ -221,6 +221,8 @@ TRUE_POSITIVES: list[tuple[str, str, str]] = [
     ("secret-assignment", "gh auth login --token abc123", f"gh auth login --token {R('secret-assignment')}"),
     ("secret-assignment", "apiKey: AbC123xYz", f"apiKey: {R('secret-assignment')}"),
     ("secret-assignment", "AccountKey=abc+def/ghi==;EndpointSuffix=core", f"AccountKey={R('secret-assignment')};EndpointSuffix=core"),
+    ("secret-assignment", '{"auths": {"ghcr.io": {"auth": "dXNlcjpwYXNz"}}}', f'{{"auths": {{"ghcr.io": {{"auth": "{R("secret-assignment")}"}}}}}}'),
+    ("secret-assignment", "//registry.example.com/:_auth=dXNlcjpwYXNz", f"//registry.example.com/:_auth={R('secret-assignment')}"),
 ]
 
 
@@ -305,6 +307,15 @@ FALSE_POSITIVES: list[tuple[str, str]] = [
     ("secret-assignment", "GITHUB_TOKEN=***"),
     ("secret-assignment", "api_key=<your-api-key>"),
     ("secret-assignment", "  secret:\n    secretName: tls"),
+    ("secret-assignment", "auth: oauth2\noauth: enabled\nfailed auth: 401"),
+    # source lines in tracebacks: code, not literals
+    ("secret-assignment", "    token = next(self.stream)"),
+    ("secret-assignment", "    auth = urllib.request.HTTPPasswordMgr()"),
+    ("secret-assignment", "    Token:                      FG_DEFAULT,"),
+    ("secret-assignment", "    client_key_secret: Annotated[str, Field()]"),
+    ("password-assignment", '    proxy_password=self._socks_options["password"],'),
+    ("password-assignment", "    password = password.encode('utf-8')"),
+    ("password-assignment", "use the --username and --password options"),
     # not tied to one rule: ordinary CI output
     ("*", "my-wf-7xk2p-2283104937 pod my-wf-7xk2p-build-1234567890 uid 123e4567-e89b-12d3-a456-426614174000"),
     ("*", "image: python@sha256:" + "0f" * 32),

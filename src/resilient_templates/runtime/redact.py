@@ -20,10 +20,13 @@ How it works (the gitleaks recipe, in pure ``re``):
   Most of a log is never seen by most regexes, and the work stays linear.
 * A rule's secret is its group named ``secret`` (or ``secret2``…, the first that took part),
   else the whole match. An optional ``check`` rejects placeholders (``${X}``, ``{{ … }}``,
-  ``***``), stopwords and paths, so ``token: {{ secrets.X }}`` stays readable.
+  ``***``), stopwords, paths and code (``token = next(it)``, as tracebacks quote it), so
+  ``token: {{ secrets.X }}`` stays readable.
 * Overlapping findings merge into one redaction, named after the earliest, longest one
-  (ties go to the rule listed first: vendor formats before generic assignments). Findings
-  that overlap an existing ``[REDACTED:…]`` marker are dropped: ``redact`` is idempotent.
+  (ties go to the rule listed first: vendor formats before generic assignments).
+* ``redact`` is idempotent: findings overlapping an existing ``[REDACTED:…]`` marker are
+  dropped, and the lines a pass changed are checked again until nothing new appears (a
+  redaction can complete a neighbour's boundary: ``…==xoxb-…``).
 
 Only the stdlib is imported; the regexes compile on first use.
 """
@@ -79,7 +82,8 @@ class Rule:
 _STOPWORDS = frozenset(
     """none null nil true false undefined empty unset required optional expired invalid
     missing redacted masked hidden secret secrets password token tokens string str bool
-    boolean int integer yes no ok n/a na value default disabled enabled""".split()
+    boolean int integer yes no ok n/a na value default disabled enabled basic bearer oauth
+    oauth2 oidc saml ldap kerberos digest ntlm anonymous await lambda yield self this""".split()
 )
 _STATEMENT_PREFIX = (
     r"""[ \t]*(?:\d{4}-\d\d-\d\d[T ][0-9:.,]+Z?[ \t]+)?   # an optional log timestamp
@@ -109,8 +113,8 @@ def _is_placeholder(value: str) -> bool:
         return True
     if first == "%" and v[-1] == "%" and len(v) > 2:  # %WINDOWS_VAR%
         return True
-    if first in "*•#xX" and (not v.strip(first) and (first not in "xX" or len(v) >= 3)):
-        return True  # a mask: ***, ••••, xxxx
+    if first in "*•#.xX" and (not v.strip(first) and (first not in "xX" or len(v) >= 3)):
+        return True  # a mask: ***, ••••, ..., xxxx
     return len(v) <= 10 and v.lower() in _STOPWORDS
 
 
@@ -150,14 +154,33 @@ def _check_context_value(match: re.Match[str], secret: str) -> bool:
 
 
 def _check_assignment(match: re.Match[str], secret: str) -> bool:
-    """``key = value`` rules: no placeholder, no path; prose-like ``key: word`` needs a config line."""
+    """``key = value`` rules: no placeholder, no path, no code; prose-like forms need a token.
+
+    Unquoted values that are code (``token = next(it)``, ``password=self.pw``,
+    ``Token: FG_DEFAULT``), as traceback source lines show them, are left alone.
+    """
     if _is_placeholder(secret) or _looks_like_path(secret):
         return False
-    if match.group("op") == ":" and match.group("bare") is not None:
+    if match.group("bare") is None:
+        return True
+    if _looks_like_code(match.string, match.end("bare"), secret):
+        return False
+    flag = match.group("flag")
+    if flag is not None and "=" not in flag:
+        return _token_like(secret, 6)  # "--password s3cret", not "--password option"
+    if match.group("op") == ":":
         if match.string[match.end("op") : match.end("op") + 1] not in (" ", "\t"):
             return False  # user:password@host or a scheme, not "key: value"
         return _key_starts_statement(match.string, match.start()) or _token_like(secret)
     return True
+
+
+_CODE_VALUE = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+"
+
+
+def _looks_like_code(text: str, end: int, value: str) -> bool:
+    """A call, subscript, attribute chain (``self.token``) or CONSTANT_NAME, not a literal."""
+    return text[end : end + 1] in ("(", "[") or _re(_CODE_VALUE).fullmatch(value) is not None
 
 
 def _check_basic(match: re.Match[str], secret: str) -> bool:
@@ -214,7 +237,7 @@ def _compound(*words: str) -> str:
 def _assignment(keys: str) -> str:
     """``key=value``, ``key: value``, ``"key": "value"`` and ``--key value``, starting at the key."""
     return (
-        rf"(?:(?<=--)(?:{keys}){_KEY_END}(?:[ \t]*=[ \t]*|[ \t]+)(?P<flag>)"
+        rf"(?:(?<=--)(?:{keys}){_KEY_END}(?P<flag>[ \t]*=[ \t]*|[ \t]+)"
         rf"|(?:{keys}){_KEY_END}{_SEP})"
         + _VALUE
     )
@@ -236,7 +259,7 @@ def _key_after(*words: str) -> str:
 # compounds ending in "key" match at "key" when the word before is a secret-ish one.
 _SECRET_KEYS = (
     _compound("secret key base", "secret key")
-    + "|secret|token|credentials?|"
+    + "|secret|token|credentials?|(?<![A-Za-z])auth|"
     + _key_after("api", "access", "private", "account", "session", "signing", "encryption", "master")
 )
 _AUTH_HEADER = r"""(?:(?<![A-Za-z0-9_])authorization\\?["']?[ \t]*[:=][ \t]*\\?["']?)"""
@@ -434,7 +457,8 @@ RULES: tuple[Rule, ...] = (
         "secret= / token= / api_key= / apikey= / access_token= / client_secret= / "
         "*_SECRET_KEY= / credentials= … in the same forms as password-assignment "
         "(GITHUB_TOKEN=v, \"SessionToken\": \"v\", PRIVATE-TOKEN: v).",
-        ("secret", rf"token{_KEY_END_LOWER}", rf"credentials?{_KEY_END_LOWER}", _KEY_KEYWORD),
+        ("secret", rf"token{_KEY_END_LOWER}", rf"credentials?{_KEY_END_LOWER}", rf"auth{_KEY_END_LOWER}",
+         _KEY_KEYWORD),
         ignore_case=True,
         check=_check_assignment,
     ),
@@ -461,8 +485,9 @@ def _compile(rule: Rule, priority: int) -> _Compiled:
 
 
 def _secret_groups(regex: re.Pattern[str]) -> tuple[int, ...]:
-    named = sorted((name, number) for name, number in regex.groupindex.items() if name.startswith("secret"))
-    return tuple(number for _name, number in sorted(named, key=lambda item: (len(item[0]), item[0])))
+    """Group numbers of ``secret``, ``secret2``, ``secret3``… in that order."""
+    names = sorted((n for n in regex.groupindex if n.startswith("secret")), key=lambda n: (len(n), n))
+    return tuple(regex.groupindex[n] for n in names)
 
 
 @cache
@@ -588,9 +613,6 @@ class Redactor:
             items = [self._redact_obj(v, key) for v in obj]
             return type(obj)(*items) if hasattr(obj, "_fields") else tuple(items)
         return obj
-
-    def _rules(self) -> tuple[_Compiled, ...]:
-        return _builtin() + self._extra
 
     def _pass(self, text: str, *, blocks: bool) -> tuple[str, list[tuple[int, int]]]:
         """One redaction pass: the new text and the (start, end) of each line it changed."""
