@@ -573,8 +573,8 @@ def _main(argv: list[str]) -> int:
         print(compile_builtin())
         return 0
     if argv[:1] == ["--check"]:
-        kb = build(_parse_document(open(BUILTIN_YAML, "rb").read(), BUILTIN_YAML),
-                   origin=BUILTIN_YAML)  # fmt: skip
+        with open(BUILTIN_YAML, "rb") as handle:
+            kb = build(_parse_document(handle.read(), BUILTIN_YAML), origin=BUILTIN_YAML)
         print(f"{len(kb)} signatures OK")
         return 0
     print("usage: python -m resilient_templates.runtime.analysis.knowledge --compile|--check",
