@@ -223,6 +223,12 @@ TRUE_POSITIVES: list[tuple[str, str, str]] = [
     ("secret-assignment", "AccountKey=abc+def/ghi==;EndpointSuffix=core", f"AccountKey={R('secret-assignment')};EndpointSuffix=core"),
     ("secret-assignment", '{"auths": {"ghcr.io": {"auth": "dXNlcjpwYXNz"}}}', f'{{"auths": {{"ghcr.io": {{"auth": "{R("secret-assignment")}"}}}}}}'),
     ("secret-assignment", "//registry.example.com/:_auth=dXNlcjpwYXNz", f"//registry.example.com/:_auth={R('secret-assignment')}"),
+    ("secret-assignment", "  tls.key: LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQo=", f"  tls.key: {R('secret-assignment')}"),
+    ("secret-assignment", "  .dockerconfigjson: eyJhdXRocyI6eyJnaGNyLmlvIjp7fX19", f"  .dockerconfigjson: {R('secret-assignment')}"),
+    ("secret-assignment", "  ssh-privatekey: LS0tLS1CRUdJTiBPUEVOU1NI", f"  ssh-privatekey: {R('secret-assignment')}"),
+    ("cookie-header", "Cookie: session=0a1b2c3d; csrftoken=abc", f"Cookie: {R('cookie-header')}"),
+    ("cookie-header", "< set-cookie: _gh_sess=AbC%2F123; path=/; secure; HttpOnly", f"< set-cookie: {R('cookie-header')}"),
+    ("cookie-header", "curl -H 'Cookie: sid=s3cr3t' https://x", f"curl -H 'Cookie: {R('cookie-header')}' https://x"),
 ]
 
 
@@ -316,6 +322,10 @@ FALSE_POSITIVES: list[tuple[str, str]] = [
     ("password-assignment", '    proxy_password=self._socks_options["password"],'),
     ("password-assignment", "    password = password.encode('utf-8')"),
     ("password-assignment", "use the --username and --password options"),
+    ("password-assignment", "WARNING! Using --password via the CLI is insecure. Use --password-stdin."),
+    ("cookie-header", "Cookie: expired, please log in again"),
+    ("cookie-header", "the Set-Cookie header was rejected; cookies: none"),
+    ("secret-assignment", "  tls.crt: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0t"),
     # not tied to one rule: ordinary CI output
     ("*", "my-wf-7xk2p-2283104937 pod my-wf-7xk2p-build-1234567890 uid 123e4567-e89b-12d3-a456-426614174000"),
     ("*", "image: python@sha256:" + "0f" * 32),

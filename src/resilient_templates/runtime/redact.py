@@ -206,6 +206,11 @@ def _check_authorization(match: re.Match[str], secret: str) -> bool:
     return _token_like(secret, 12)
 
 
+def _check_cookie(match: re.Match[str], secret: str) -> bool:
+    """A cookie header carries ``name=value`` (prose such as 'Cookie: expired' does not)."""
+    return "=" in secret and not _is_placeholder(secret)
+
+
 def _check_teams_url(match: re.Match[str], secret: str) -> bool:
     """The sig= belongs to a Teams Workflows / Power Automate URL (looked up behind it)."""
     text, pos = match.string, match.start()
@@ -247,11 +252,11 @@ _PASSWORD_KEYS = r"(?<![A-Za-z])(?:pass|pwd)|passw(?:or)?d|passphrase|passcode"
 
 
 def _key_after(*words: str) -> str:
-    """``key`` preceded by one of ``words`` (``api`` -> api_key, api-key, apikey, apiKey).
+    """``key`` preceded by one of ``words`` (``api`` -> api_key, api-key, api.key, apikey, apiKey).
 
     The match starts at ``key``, so the prefilter needs one keyword for them all.
     """
-    behind = "|".join(f"(?<={w})|(?<={w}[_-])" for w in words)
+    behind = "|".join(f"(?<={w})|(?<={w}[._-])" for w in words)
     return f"(?:{behind})key"
 
 
@@ -259,8 +264,8 @@ def _key_after(*words: str) -> str:
 # compounds ending in "key" match at "key" when the word before is a secret-ish one.
 _SECRET_KEYS = (
     _compound("secret key base", "secret key")
-    + "|secret|token|credentials?|(?<![A-Za-z])auth|"
-    + _key_after("api", "access", "private", "account", "session", "signing", "encryption", "master")
+    + "|secret|token|credentials?|(?<![A-Za-z])auth|docker(?:configjson|cfg)|"
+    + _key_after("api", "access", "private", "account", "session", "signing", "encryption", "master", "tls")
 )
 _AUTH_HEADER = r"""(?:(?<![A-Za-z0-9_])authorization\\?["']?[ \t]*[:=][ \t]*\\?["']?)"""
 _TOKEN_CHARS = r"[A-Za-z0-9._~+/-]"
@@ -434,6 +439,15 @@ RULES: tuple[Rule, ...] = (
         check=_check_authorization,
     ),
     Rule(
+        "cookie-header",
+        r"(?<![A-Za-z0-9_])cookie\\?[\"']?[ \t]*:[ \t]*\\?[\"']?(?P<secret>[^\r\n\"']{1,8192})",
+        "Cookie: / Set-Cookie: header values (session cookies are credentials): everything after "
+        "the colon, when it holds a name=value pair.",
+        (r"cookie\\?[\"']?[ \t]*:",),
+        ignore_case=True,
+        check=_check_cookie,
+    ),
+    Rule(
         "url-password",
         r"://[^\s:/?#@\"'<>]{0,256}:(?P<secret>[^\s/?#\"'<>]{1,1024})@",
         "Password in a URL's userinfo (scheme://user:password@host); user and host stay.",
@@ -455,10 +469,10 @@ RULES: tuple[Rule, ...] = (
         "secret-assignment",
         _assignment(_SECRET_KEYS),
         "secret= / token= / api_key= / apikey= / access_token= / client_secret= / "
-        "*_SECRET_KEY= / credentials= … in the same forms as password-assignment "
-        "(GITHUB_TOKEN=v, \"SessionToken\": \"v\", PRIVATE-TOKEN: v).",
+        "*_SECRET_KEY= / credentials= / auth= / tls.key: / .dockerconfigjson: … in the same "
+        "forms as password-assignment (GITHUB_TOKEN=v, \"SessionToken\": \"v\", PRIVATE-TOKEN: v).",
         ("secret", rf"token{_KEY_END_LOWER}", rf"credentials?{_KEY_END_LOWER}", rf"auth{_KEY_END_LOWER}",
-         _KEY_KEYWORD),
+         _KEY_KEYWORD, "docker(?:configjson|cfg)"),
         ignore_case=True,
         check=_check_assignment,
     ),
