@@ -32,7 +32,7 @@ _ORDINARY = [
     "  Downloading https://files.pythonhosted.org/packages/{h}/{w}-1.{n}-py3-none-any.whl ({p} kB)",
     "HEAD is now at {sha7} Merge pull request #{n} from org/{w}",
     "2026-11-28T10:{p}:00.123Z INFO  [{w}] processed {n} items in {p}ms",
-    "time=\"2026-11-28T10:00:00Z\" level=info msg=\"node changed\" nodeID=wf-{h8}-{n} phase=Running",
+    'time="2026-11-28T10:00:00Z" level=info msg="node changed" nodeID=wf-{h8}-{n} phase=Running',
     "Step {p}/12 : RUN pip install --no-cache-dir {w}==1.{n}",
     " ---> Using cache sha256:{sha64}",
     "src/{w}.c:{n}:{p}: warning: unused variable 'count' [-Wunused-variable]",
@@ -57,14 +57,14 @@ _NEAR_MISS = [
 ]
 _SECRET = [
     "export GH_TOKEN=ghp_{a36}",
-    "curl -H \"Authorization: Bearer {a36}\" https://api.example.com/v1/{w}",
+    'curl -H "Authorization: Bearer {a36}" https://api.example.com/v1/{w}',
     "DATABASE_URL=postgresql://app:{a12}@db:5432/{w}",
     "password={a12}",
     "  api_key: {a36}",
     "posting to https://hooks.slack.com/services/T{A8}/B{A8}/{a24}",
     "POST https://prod-12.westeurope.logic.azure.com:443/workflows/{h8}/triggers/manual/paths/invoke?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig={a36}",
     "aws_access_key_id = AKIA{A16} aws_secret_access_key = {a40}",
-    "{{\"routing_key\": \"{a32}\", \"event_action\": \"trigger\"}}",
+    '{{"routing_key": "{a32}", "event_action": "trigger"}}',
     "id_token=eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ{a36}.{a36}",
     "SLACK_BOT_TOKEN=xoxb-1234567890123-1234567890123-{a24}",
     "-----BEGIN RSA PRIVATE KEY-----\nMIIE{a36}\n{a36}==\n-----END RSA PRIVATE KEY-----",
@@ -86,12 +86,24 @@ def synthetic_log(target: int = TARGET_BYTES, seed: int = 20261128) -> tuple[str
     while size < target:
         w = rng.choice(_WORDS)
         fields = dict(
-            w=w, W=w.upper(), n=rng.randrange(1, 999), p=rng.randrange(1, 99),
-            h=s("0123456789abcdef", 2), h8=s("0123456789abcdef", 8), sha7=s("0123456789abcdef", 7),
-            sha40=s("0123456789abcdef", 40), sha64=s("0123456789abcdef", 64),
+            w=w,
+            W=w.upper(),
+            n=rng.randrange(1, 999),
+            p=rng.randrange(1, 99),
+            h=s("0123456789abcdef", 2),
+            h8=s("0123456789abcdef", 8),
+            sha7=s("0123456789abcdef", 7),
+            sha40=s("0123456789abcdef", 40),
+            sha64=s("0123456789abcdef", 64),
             uuid="-".join(s("0123456789abcdef", k) for k in (8, 4, 4, 4, 12)),
-            b64=s(_ALNUM + "+/", 76), a12=s(_ALNUM, 12), a24=s(_ALNUM, 24), a32=s(_ALNUM, 32),
-            a36=s(_ALNUM, 36), a40=s(_ALNUM, 40), A8=s(_UPPER27[:26], 8), A16=s(_UPPER27, 16),
+            b64=s(_ALNUM + "+/", 76),
+            a12=s(_ALNUM, 12),
+            a24=s(_ALNUM, 24),
+            a32=s(_ALNUM, 32),
+            a36=s(_ALNUM, 36),
+            a40=s(_ALNUM, 40),
+            A8=s(_UPPER27[:26], 8),
+            A16=s(_UPPER27, 16),
         )
         roll = rng.random()
         if roll < SECRET_LINE_SHARE:
@@ -143,7 +155,9 @@ def _cold_import_ms() -> float:
     """Self+children import time of the module in a fresh interpreter (``-X importtime``), ms."""
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", "import resilient_templates.runtime.redact"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     for line in proc.stderr.splitlines():
         if line.rstrip().endswith("resilient_templates.runtime.redact"):
@@ -164,8 +178,10 @@ def main() -> None:
     redactions = len(re.findall(r"\[REDACTED:", out_fast))
 
     print("## redaction (runtime.redact)")
-    print(f"log: {mb:.1f} MB, {n_lines} lines, {secret_lines} secret-bearing ({secret_lines / n_lines:.1%}); "
-          f"{redactions} redactions; {len(RULES)} rules; outputs identical: {same}")
+    print(
+        f"log: {mb:.1f} MB, {n_lines} lines, {secret_lines} secret-bearing ({secret_lines / n_lines:.1%}); "
+        f"{redactions} redactions; {len(RULES)} rules; outputs identical: {same}"
+    )
     print(f"{'method':<42}{'seconds':>9}{'MB/s':>9}{'ratio':>8}")
     for label, t in (
         ("redact() keyword prefilter", t_fast),
@@ -187,7 +203,9 @@ def main() -> None:
         blob = (unit * (1_000_000 // len(unit) + 1))[:1_000_000]
         t, _ = _timed(redact, blob)
         print(f"  {label:<44}{t:>8.3f} s {1.0 / t:>8.1f} MB/s")
-    print(f"cold import of resilient_templates.runtime.redact: {_cold_import_ms():.1f} ms (-X importtime, cumulative)")
+    print(
+        f"cold import of resilient_templates.runtime.redact: {_cold_import_ms():.1f} ms (-X importtime, cumulative)"
+    )
 
 
 if __name__ == "__main__":

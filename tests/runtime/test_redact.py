@@ -37,8 +37,10 @@ AKIA = "AKIA" + "IOSFODNN7EXAMPLE"
 ASIA = "ASIA" + "Y34FZKBOKMUTVV7A"
 AWS_SECRET = "wJalr" + "XUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 JWT = (
-    "eyJ" + "hbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
-    + ".eyJ" + "zdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4ifQ"
+    "eyJ"
+    + "hbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
+    + ".eyJ"
+    + "zdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4ifQ"
     + ".SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
 )
 PD_KEY = "R0" + "23456789ABCDEF0123456789ABCDEF"  # 32 chars, no vendor prefix
@@ -49,7 +51,9 @@ ANTHROPIC = "sk-ant-" + "api03-" + "AbCdEfGh1234567890_-" * 4 + "AA"
 OPENAI_PROJ = "sk-" + "proj-" + "AbCdEfGh1234567890ijKLmnOPqr_-StUvWx"
 OPENAI_LEGACY = "sk-" + "A1b2C3d4E5f6G7h8I9j0" + "T3Blbk" + "FJ" + "K1l2M3n4O5p6Q7r8S9t0"
 BASIC = "dXNlcjpw" + "YXNzd29yZA=="  # user:password
-PEM_BODY = "MIIEowIBAAKCAQEA3Tz2mr7SZiAMfQyuvBjM2Oh" + "\n" + "a8bC9dE0fG1hI2jK3lM4nO5pQ6rS7tU8vW9xY0z=="
+PEM_BODY = (
+    "MIIEowIBAAKCAQEA3Tz2mr7SZiAMfQyuvBjM2Oh" + "\n" + "a8bC9dE0fG1hI2jK3lM4nO5pQ6rS7tU8vW9xY0z=="
+)
 PEM = "-----BEGIN RSA PRIVATE KEY-----\n" + PEM_BODY + "\n-----END RSA PRIVATE KEY-----"
 TEAMS_FLOW = (
     "https://prod-12.westeurope.logic.azure.com:443/workflows/0a1b2c3d4e5f/triggers/manual/paths/"
@@ -72,12 +76,17 @@ TEAMS_LEGACY_PATH = (
 
 TRUE_POSITIVES: list[tuple[str, str, str]] = [
     # private keys
-    ("private-key", PEM, f"-----BEGIN RSA PRIVATE KEY-----\n{R('private-key')}\n-----END RSA PRIVATE KEY-----"),
+    (
+        "private-key",
+        PEM,
+        f"-----BEGIN RSA PRIVATE KEY-----\n{R('private-key')}\n-----END RSA PRIVATE KEY-----",
+    ),
     (
         "private-key",
         '{"key": "-----BEGIN OPENSSH PRIVATE KEY-----\\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmU\\n'
         '-----END OPENSSH PRIVATE KEY-----\\n"}',
-        '{"key": "-----BEGIN OPENSSH PRIVATE KEY-----\\n' + R("private-key")
+        '{"key": "-----BEGIN OPENSSH PRIVATE KEY-----\\n'
+        + R("private-key")
         + '\\n-----END OPENSSH PRIVATE KEY-----\\n"}',
     ),
     (
@@ -91,8 +100,11 @@ TRUE_POSITIVES: list[tuple[str, str, str]] = [
         "MIIEowIBAAKCAQEA3Tz2mr7SZiAMfQyuvBjM2Oh\n-----END RSA PRIVATE KEY-----",
         f"-----BEGIN RSA PRIVATE KEY-----\n{R('private-key')}\n-----END RSA PRIVATE KEY-----",
     ),
-    ("private-key", "-----BEGIN PRIVATE KEY----- MIIEvQIBADANBgkqhkiG9w0BAQEFAASC -----END PRIVATE KEY-----",
-     f"-----BEGIN PRIVATE KEY----- {R('private-key')} -----END PRIVATE KEY-----"),
+    (
+        "private-key",
+        "-----BEGIN PRIVATE KEY----- MIIEvQIBADANBgkqhkiG9w0BAQEFAASC -----END PRIVATE KEY-----",
+        f"-----BEGIN PRIVATE KEY----- {R('private-key')} -----END PRIVATE KEY-----",
+    ),
     # JWT
     ("jwt", f"id_token: {JWT}", f"id_token: {R('jwt')}"),
     ("jwt", f"Authorization: Bearer {JWT}", f"Authorization: Bearer {R('jwt')}"),
@@ -100,38 +112,75 @@ TRUE_POSITIVES: list[tuple[str, str, str]] = [
     # GitHub
     ("github-token", f"token {GHP} used", f"token {R('github-token')} used"),
     ("github-token", f"GH_TOKEN={GHO}", f"GH_TOKEN={R('github-token')}"),
-    ("github-token", f"x {GHU} {GHS} {GHR}", f"x {R('github-token')} {R('github-token')} {R('github-token')}"),
+    (
+        "github-token",
+        f"x {GHU} {GHS} {GHR}",
+        f"x {R('github-token')} {R('github-token')} {R('github-token')}",
+    ),
     ("github-token", f"GITHUB_PAT={GH_PAT}", f"GITHUB_PAT={R('github-token')}"),
     (
         "github-token",
         f"remote: https://x-access-token:{GHS}@github.com/org/repo.git",
         f"remote: https://x-access-token:{R('github-token')}@github.com/org/repo.git",
     ),
-    ("github-token", f'-H "Authorization: token {GHP}"', f'-H "Authorization: token {R("github-token")}"'),
+    (
+        "github-token",
+        f'-H "Authorization: token {GHP}"',
+        f'-H "Authorization: token {R("github-token")}"',
+    ),
     # GitLab
     ("gitlab-token", f"PRIVATE-TOKEN: {GLPAT}", f"PRIVATE-TOKEN: {R('gitlab-token')}"),
-    ("gitlab-token", f"git clone https://oauth2:{GLPAT}@gitlab.com/g/p", f"git clone https://oauth2:{R('gitlab-token')}@gitlab.com/g/p"),
+    (
+        "gitlab-token",
+        f"git clone https://oauth2:{GLPAT}@gitlab.com/g/p",
+        f"git clone https://oauth2:{R('gitlab-token')}@gitlab.com/g/p",
+    ),
     # Slack
-    ("slack-webhook", f"https://hooks.slack.com/services/{SLACK_PATH}", f"https://hooks.slack.com/services/{R('slack-webhook')}"),
-    ("slack-webhook", "POST https://hooks.slack.com/workflows/T01ABCDEF/A01ABCDEF/123456789/AbCdEf0123 failed",
-     f"POST https://hooks.slack.com/workflows/{R('slack-webhook')} failed"),
-    ("slack-webhook", "url=hooks.slack.com/triggers/T0ABCDE/1234567890/abcdef0123456789",
-     f"url=hooks.slack.com/triggers/{R('slack-webhook')}"),
+    (
+        "slack-webhook",
+        f"https://hooks.slack.com/services/{SLACK_PATH}",
+        f"https://hooks.slack.com/services/{R('slack-webhook')}",
+    ),
+    (
+        "slack-webhook",
+        "POST https://hooks.slack.com/workflows/T01ABCDEF/A01ABCDEF/123456789/AbCdEf0123 failed",
+        f"POST https://hooks.slack.com/workflows/{R('slack-webhook')} failed",
+    ),
+    (
+        "slack-webhook",
+        "url=hooks.slack.com/triggers/T0ABCDE/1234567890/abcdef0123456789",
+        f"url=hooks.slack.com/triggers/{R('slack-webhook')}",
+    ),
     ("slack-token", f"SLACK_BOT_TOKEN={XOXB}", f"SLACK_BOT_TOKEN={R('slack-token')}"),
     ("slack-token", f"using {XOXP}.", f"using {R('slack-token')}."),
     ("slack-token", f"app token {XAPP}", f"app token {R('slack-token')}"),
-    ("slack-token", "legacy xoxa-2-1234567890-abcdef xoxr-1234567890-abcdef xoxs-1234567890-abcdef",
-     f"legacy {R('slack-token')} {R('slack-token')} {R('slack-token')}"),
+    (
+        "slack-token",
+        "legacy xoxa-2-1234567890-abcdef xoxr-1234567890-abcdef xoxs-1234567890-abcdef",
+        f"legacy {R('slack-token')} {R('slack-token')} {R('slack-token')}",
+    ),
     # Teams
     ("teams-workflow-sig", TEAMS_FLOW + SIG, TEAMS_FLOW + R("teams-workflow-sig")),
-    ("teams-workflow-sig", f"POST {POWER_FLOW}{SIG} -> 202", f"POST {POWER_FLOW}{R('teams-workflow-sig')} -> 202"),
-    ("teams-workflow-sig", f'"url": "{TEAMS_FLOW_JSON}{SIG}"', f'"url": "{TEAMS_FLOW_JSON}{R("teams-workflow-sig")}"'),
+    (
+        "teams-workflow-sig",
+        f"POST {POWER_FLOW}{SIG} -> 202",
+        f"POST {POWER_FLOW}{R('teams-workflow-sig')} -> 202",
+    ),
+    (
+        "teams-workflow-sig",
+        f'"url": "{TEAMS_FLOW_JSON}{SIG}"',
+        f'"url": "{TEAMS_FLOW_JSON}{R("teams-workflow-sig")}"',
+    ),
     (
         "teams-webhook",
         f"https://contoso.webhook.office.com/webhookb2/{TEAMS_LEGACY_PATH}",
         f"https://contoso.webhook.office.com/webhookb2/{R('teams-webhook')}",
     ),
-    ("teams-webhook", f"https://outlook.office.com/webhook/{TEAMS_LEGACY_PATH}", f"https://outlook.office.com/webhook/{R('teams-webhook')}"),
+    (
+        "teams-webhook",
+        f"https://outlook.office.com/webhook/{TEAMS_LEGACY_PATH}",
+        f"https://outlook.office.com/webhook/{R('teams-webhook')}",
+    ),
     # signed URLs
     (
         "url-signature",
@@ -143,92 +192,261 @@ TRUE_POSITIVES: list[tuple[str, str, str]] = [
         "https://b.s3.amazonaws.com/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=0123abcdef0123abcdef",
         f"https://b.s3.amazonaws.com/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature={R('url-signature')}",
     ),
-    ("url-signature", "https://example.com/f?token_id=1&sig=0a1b2c3d", f"https://example.com/f?token_id=1&sig={R('url-signature')}"),
+    (
+        "url-signature",
+        "https://example.com/f?token_id=1&sig=0a1b2c3d",
+        f"https://example.com/f?token_id=1&sig={R('url-signature')}",
+    ),
     # AWS
-    ("aws-access-key-id", f"aws_access_key_id = {AKIA}", f"aws_access_key_id = {R('aws-access-key-id')}"),
-    ("aws-access-key-id", f'"AccessKeyId": "{ASIA}",', f'"AccessKeyId": "{R("aws-access-key-id")}",'),
-    ("aws-secret-access-key", f"aws_secret_access_key = {AWS_SECRET}", f"aws_secret_access_key = {R('aws-secret-access-key')}"),
-    ("aws-secret-access-key", f"AWS_SECRET_ACCESS_KEY={AWS_SECRET}", f"AWS_SECRET_ACCESS_KEY={R('aws-secret-access-key')}"),
-    ("aws-secret-access-key", f'"SecretAccessKey": "{AWS_SECRET}",', f'"SecretAccessKey": "{R("aws-secret-access-key")}",'),
+    (
+        "aws-access-key-id",
+        f"aws_access_key_id = {AKIA}",
+        f"aws_access_key_id = {R('aws-access-key-id')}",
+    ),
+    (
+        "aws-access-key-id",
+        f'"AccessKeyId": "{ASIA}",',
+        f'"AccessKeyId": "{R("aws-access-key-id")}",',
+    ),
+    (
+        "aws-secret-access-key",
+        f"aws_secret_access_key = {AWS_SECRET}",
+        f"aws_secret_access_key = {R('aws-secret-access-key')}",
+    ),
+    (
+        "aws-secret-access-key",
+        f"AWS_SECRET_ACCESS_KEY={AWS_SECRET}",
+        f"AWS_SECRET_ACCESS_KEY={R('aws-secret-access-key')}",
+    ),
+    (
+        "aws-secret-access-key",
+        f'"SecretAccessKey": "{AWS_SECRET}",',
+        f'"SecretAccessKey": "{R("aws-secret-access-key")}",',
+    ),
     # PagerDuty
-    ("pagerduty-key", f'{{"routing_key": "{PD_KEY}", "event_action": "trigger"}}',
-     f'{{"routing_key": "{R("pagerduty-key")}", "event_action": "trigger"}}'),
-    ("pagerduty-key", f"PAGERDUTY_INTEGRATION_KEY={PD_KEY}", f"PAGERDUTY_INTEGRATION_KEY={R('pagerduty-key')}"),
+    (
+        "pagerduty-key",
+        f'{{"routing_key": "{PD_KEY}", "event_action": "trigger"}}',
+        f'{{"routing_key": "{R("pagerduty-key")}", "event_action": "trigger"}}',
+    ),
+    (
+        "pagerduty-key",
+        f"PAGERDUTY_INTEGRATION_KEY={PD_KEY}",
+        f"PAGERDUTY_INTEGRATION_KEY={R('pagerduty-key')}",
+    ),
     ("pagerduty-key", f"  service_key: {PD_KEY}", f"  service_key: {R('pagerduty-key')}"),
     ("pagerduty-key", f"integrationKey={PD_KEY}", f"integrationKey={R('pagerduty-key')}"),
     ("pagerduty-key", f"PAGERDUTY_KEY: '{PD_KEY}'", f"PAGERDUTY_KEY: '{R('pagerduty-key')}'"),
     # vendor prefixes
-    ("npm-token", f"//registry.npmjs.org/:_authToken={NPM}", f"//registry.npmjs.org/:_authToken={R('npm-token')}"),
+    (
+        "npm-token",
+        f"//registry.npmjs.org/:_authToken={NPM}",
+        f"//registry.npmjs.org/:_authToken={R('npm-token')}",
+    ),
     ("pypi-token", f"TWINE_PASSWORD={PYPI}", f"TWINE_PASSWORD={R('pypi-token')}"),
     ("google-api-key", f"key={GOOGLE}&q=1", f"key={R('google-api-key')}&q=1"),
-    ("anthropic-api-key", f"ANTHROPIC_API_KEY={ANTHROPIC}", f"ANTHROPIC_API_KEY={R('anthropic-api-key')}"),
+    (
+        "anthropic-api-key",
+        f"ANTHROPIC_API_KEY={ANTHROPIC}",
+        f"ANTHROPIC_API_KEY={R('anthropic-api-key')}",
+    ),
     ("openai-api-key", f"OPENAI_API_KEY={OPENAI_PROJ}", f"OPENAI_API_KEY={R('openai-api-key')}"),
     ("openai-api-key", f"using key {OPENAI_LEGACY}", f"using key {R('openai-api-key')}"),
     # Authorization headers
-    ("bearer-token", "Authorization: Bearer abc.def-123", f"Authorization: Bearer {R('bearer-token')}"),
+    (
+        "bearer-token",
+        "Authorization: Bearer abc.def-123",
+        f"Authorization: Bearer {R('bearer-token')}",
+    ),
     ("bearer-token", "authorization: bearer abc", f"authorization: bearer {R('bearer-token')}"),
-    ("bearer-token", "curl -H 'Authorization: Bearer tok3n_value_xyz' https://x", f"curl -H 'Authorization: Bearer {R('bearer-token')}' https://x"),
-    ("bearer-token", '{"Authorization":"Bearer 0123456789abcdef=="}', f'{{"Authorization":"Bearer {R("bearer-token")}"}}'),
-    ("bearer-token", "sent Bearer 0a1b2c3d4e5f6a7b8c9d to api", f"sent Bearer {R('bearer-token')} to api"),
-    ("bearer-token", "Proxy-Authorization: Bearer s3cr3t", f"Proxy-Authorization: Bearer {R('bearer-token')}"),
+    (
+        "bearer-token",
+        "curl -H 'Authorization: Bearer tok3n_value_xyz' https://x",
+        f"curl -H 'Authorization: Bearer {R('bearer-token')}' https://x",
+    ),
+    (
+        "bearer-token",
+        '{"Authorization":"Bearer 0123456789abcdef=="}',
+        f'{{"Authorization":"Bearer {R("bearer-token")}"}}',
+    ),
+    (
+        "bearer-token",
+        "sent Bearer 0a1b2c3d4e5f6a7b8c9d to api",
+        f"sent Bearer {R('bearer-token')} to api",
+    ),
+    (
+        "bearer-token",
+        "Proxy-Authorization: Bearer s3cr3t",
+        f"Proxy-Authorization: Bearer {R('bearer-token')}",
+    ),
     ("basic-auth", f"Authorization: Basic {BASIC}", f"Authorization: Basic {R('basic-auth')}"),
     ("basic-auth", "Authorization: Basic abc", f"Authorization: Basic {R('basic-auth')}"),
     ("basic-auth", f"header was Basic {BASIC} (401)", f"header was Basic {R('basic-auth')} (401)"),
-    ("authorization-header", 'curl -H "Authorization: token abcdef0123456789" https://api.github.com',
-     f'curl -H "Authorization: token {R("authorization-header")}" https://api.github.com'),
-    ("authorization-header", "Authorization: Bot MTk4NjIyNDgzNDcxOTI1MjQ4.Cl2FMQ",
-     f"Authorization: Bot {R('authorization-header')}"),
+    (
+        "authorization-header",
+        'curl -H "Authorization: token abcdef0123456789" https://api.github.com',
+        f'curl -H "Authorization: token {R("authorization-header")}" https://api.github.com',
+    ),
+    (
+        "authorization-header",
+        "Authorization: Bot MTk4NjIyNDgzNDcxOTI1MjQ4.Cl2FMQ",
+        f"Authorization: Bot {R('authorization-header')}",
+    ),
     (
         "authorization-header",
         "Authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, "
         "SignedHeaders=host;x-amz-date, Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7",
         f"Authorization: AWS4-HMAC-SHA256 {R('authorization-header')}",
     ),
-    ("authorization-header", "Authorization: 0123456789abcdefABCDEF", f"Authorization: {R('authorization-header')}"),
+    (
+        "authorization-header",
+        "Authorization: 0123456789abcdefABCDEF",
+        f"Authorization: {R('authorization-header')}",
+    ),
     # passwords in URLs
-    ("url-password", "DATABASE_URL=postgresql://app:s3cr3t@db:5432/app", f"DATABASE_URL=postgresql://app:{R('url-password')}@db:5432/app"),
+    (
+        "url-password",
+        "DATABASE_URL=postgresql://app:s3cr3t@db:5432/app",
+        f"DATABASE_URL=postgresql://app:{R('url-password')}@db:5432/app",
+    ),
     ("url-password", "https://user:pw@host/x", f"https://user:{R('url-password')}@host/x"),
     ("url-password", "redis://:hunter2@cache:6379/0", f"redis://:{R('url-password')}@cache:6379/0"),
-    ("url-password", "fetch https://bob:p@ss@host/repo.git", f"fetch https://bob:{R('url-password')}@host/repo.git"),
+    (
+        "url-password",
+        "fetch https://bob:p@ss@host/repo.git",
+        f"fetch https://bob:{R('url-password')}@host/repo.git",
+    ),
     ("url-password", "amqp://guest:guest@rabbit", f"amqp://guest:{R('url-password')}@rabbit"),
     # generic assignments
     ("password-assignment", "password=hunter2", f"password={R('password-assignment')}"),
-    ("password-assignment", "login user=bob password=hunter2 host=db", f"login user=bob password={R('password-assignment')} host=db"),
-    ("password-assignment", '{"password": "hunter2", "user": "bob"}', f'{{"password": "{R("password-assignment")}", "user": "bob"}}'),
-    ("password-assignment", "{'password': 'correct horse'}", f"{{'password': '{R('password-assignment')}'}}"),
+    (
+        "password-assignment",
+        "login user=bob password=hunter2 host=db",
+        f"login user=bob password={R('password-assignment')} host=db",
+    ),
+    (
+        "password-assignment",
+        '{"password": "hunter2", "user": "bob"}',
+        f'{{"password": "{R("password-assignment")}", "user": "bob"}}',
+    ),
+    (
+        "password-assignment",
+        "{'password': 'correct horse'}",
+        f"{{'password': '{R('password-assignment')}'}}",
+    ),
     ("password-assignment", "  password: correcthorse", f"  password: {R('password-assignment')}"),
-    ("password-assignment", "export DB_PASSWORD='s3cr3t!'", f"export DB_PASSWORD='{R('password-assignment')}'"),
-    ("password-assignment", "MYSQL_ROOT_PASSWORD=rootpw", f"MYSQL_ROOT_PASSWORD={R('password-assignment')}"),
-    ("password-assignment", "docker login --password s3cr3t ghcr.io", f"docker login --password {R('password-assignment')} ghcr.io"),
-    ("password-assignment", "Server=db;User Id=sa;Password=Pa55word;", f"Server=db;User Id=sa;Password={R('password-assignment')};"),
+    (
+        "password-assignment",
+        "export DB_PASSWORD='s3cr3t!'",
+        f"export DB_PASSWORD='{R('password-assignment')}'",
+    ),
+    (
+        "password-assignment",
+        "MYSQL_ROOT_PASSWORD=rootpw",
+        f"MYSQL_ROOT_PASSWORD={R('password-assignment')}",
+    ),
+    (
+        "password-assignment",
+        "docker login --password s3cr3t ghcr.io",
+        f"docker login --password {R('password-assignment')} ghcr.io",
+    ),
+    (
+        "password-assignment",
+        "Server=db;User Id=sa;Password=Pa55word;",
+        f"Server=db;User Id=sa;Password={R('password-assignment')};",
+    ),
     ("password-assignment", "passwd: letmein", f"passwd: {R('password-assignment')}"),
     ("password-assignment", "pwd=abc123", f"pwd={R('password-assignment')}"),
     ("password-assignment", "DB_PASS = swordfish", f"DB_PASS = {R('password-assignment')}"),
-    ("password-assignment", 'msg="{\\"password\\": \\"hunter2\\"}"', f'msg="{{\\"password\\": \\"{R("password-assignment")}\\"}}"'),
-    ("password-assignment", "login failed password: s3cr3t99 for bob", f"login failed password: {R('password-assignment')} for bob"),
+    (
+        "password-assignment",
+        'msg="{\\"password\\": \\"hunter2\\"}"',
+        f'msg="{{\\"password\\": \\"{R("password-assignment")}\\"}}"',
+    ),
+    (
+        "password-assignment",
+        "login failed password: s3cr3t99 for bob",
+        f"login failed password: {R('password-assignment')} for bob",
+    ),
     ("secret-assignment", "token=abc123", f"token={R('secret-assignment')}"),
     ("secret-assignment", "GITHUB_TOKEN=abc123", f"GITHUB_TOKEN={R('secret-assignment')}"),
-    ("secret-assignment", "GET /cb?code=1&access_token=abc123&state=x", f"GET /cb?code=1&access_token={R('secret-assignment')}&state=x"),
-    ("secret-assignment", '"access_token": "abc.def"', f'"access_token": "{R("secret-assignment")}"'),
+    (
+        "secret-assignment",
+        "GET /cb?code=1&access_token=abc123&state=x",
+        f"GET /cb?code=1&access_token={R('secret-assignment')}&state=x",
+    ),
+    (
+        "secret-assignment",
+        '"access_token": "abc.def"',
+        f'"access_token": "{R("secret-assignment")}"',
+    ),
     ("secret-assignment", "api_key: 0123abcd", f"api_key: {R('secret-assignment')}"),
     ("secret-assignment", "apikey=xyz", f"apikey={R('secret-assignment')}"),
     ("secret-assignment", "client_secret = shhh", f"client_secret = {R('secret-assignment')}"),
     ("secret-assignment", "secret=shhh", f"secret={R('secret-assignment')}"),
     ("secret-assignment", "SECRET_KEY_BASE=abcdef", f"SECRET_KEY_BASE={R('secret-assignment')}"),
-    ("secret-assignment", '"SessionToken": "FwoGZXIvYXdzEJr"', f'"SessionToken": "{R("secret-assignment")}"'),
-    ("secret-assignment", 'curl -H "PRIVATE-TOKEN: abc123def456" https://gitlab', f'curl -H "PRIVATE-TOKEN: {R("secret-assignment")}" https://gitlab'),
-    ("secret-assignment", "curl -H 'X-Api-Key: k3y-abc123' https://x", f"curl -H 'X-Api-Key: {R('secret-assignment')}' https://x"),
-    ("secret-assignment", "gh auth login --token abc123", f"gh auth login --token {R('secret-assignment')}"),
+    (
+        "secret-assignment",
+        '"SessionToken": "FwoGZXIvYXdzEJr"',
+        f'"SessionToken": "{R("secret-assignment")}"',
+    ),
+    (
+        "secret-assignment",
+        'curl -H "PRIVATE-TOKEN: abc123def456" https://gitlab',
+        f'curl -H "PRIVATE-TOKEN: {R("secret-assignment")}" https://gitlab',
+    ),
+    (
+        "secret-assignment",
+        "curl -H 'X-Api-Key: k3y-abc123' https://x",
+        f"curl -H 'X-Api-Key: {R('secret-assignment')}' https://x",
+    ),
+    (
+        "secret-assignment",
+        "gh auth login --token abc123",
+        f"gh auth login --token {R('secret-assignment')}",
+    ),
     ("secret-assignment", "apiKey: AbC123xYz", f"apiKey: {R('secret-assignment')}"),
-    ("secret-assignment", "AccountKey=abc+def/ghi==;EndpointSuffix=core", f"AccountKey={R('secret-assignment')};EndpointSuffix=core"),
-    ("secret-assignment", '{"auths": {"ghcr.io": {"auth": "dXNlcjpwYXNz"}}}', f'{{"auths": {{"ghcr.io": {{"auth": "{R("secret-assignment")}"}}}}}}'),
-    ("secret-assignment", "//registry.example.com/:_auth=dXNlcjpwYXNz", f"//registry.example.com/:_auth={R('secret-assignment')}"),
-    ("secret-assignment", "  tls.key: LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQo=", f"  tls.key: {R('secret-assignment')}"),
-    ("secret-assignment", "  .dockerconfigjson: eyJhdXRocyI6eyJnaGNyLmlvIjp7fX19", f"  .dockerconfigjson: {R('secret-assignment')}"),
-    ("secret-assignment", "  ssh-privatekey: LS0tLS1CRUdJTiBPUEVOU1NI", f"  ssh-privatekey: {R('secret-assignment')}"),
+    (
+        "secret-assignment",
+        "AccountKey=abc+def/ghi==;EndpointSuffix=core",
+        f"AccountKey={R('secret-assignment')};EndpointSuffix=core",
+    ),
+    (
+        "secret-assignment",
+        '{"auths": {"ghcr.io": {"auth": "dXNlcjpwYXNz"}}}',
+        f'{{"auths": {{"ghcr.io": {{"auth": "{R("secret-assignment")}"}}}}}}',
+    ),
+    (
+        "secret-assignment",
+        "//registry.example.com/:_auth=dXNlcjpwYXNz",
+        f"//registry.example.com/:_auth={R('secret-assignment')}",
+    ),
+    (
+        "secret-assignment",
+        "  tls.key: LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQo=",
+        f"  tls.key: {R('secret-assignment')}",
+    ),
+    (
+        "secret-assignment",
+        "  .dockerconfigjson: eyJhdXRocyI6eyJnaGNyLmlvIjp7fX19",
+        f"  .dockerconfigjson: {R('secret-assignment')}",
+    ),
+    (
+        "secret-assignment",
+        "  ssh-privatekey: LS0tLS1CRUdJTiBPUEVOU1NI",
+        f"  ssh-privatekey: {R('secret-assignment')}",
+    ),
     ("cookie-header", "Cookie: session=0a1b2c3d; csrftoken=abc", f"Cookie: {R('cookie-header')}"),
-    ("cookie-header", "< set-cookie: _gh_sess=AbC%2F123; path=/; secure; HttpOnly", f"< set-cookie: {R('cookie-header')}"),
-    ("cookie-header", "curl -H 'Cookie: sid=s3cr3t' https://x", f"curl -H 'Cookie: {R('cookie-header')}' https://x"),
+    (
+        "cookie-header",
+        "< set-cookie: _gh_sess=AbC%2F123; path=/; secure; HttpOnly",
+        f"< set-cookie: {R('cookie-header')}",
+    ),
+    (
+        "cookie-header",
+        "curl -H 'Cookie: sid=s3cr3t' https://x",
+        f"curl -H 'Cookie: {R('cookie-header')}' https://x",
+    ),
 ]
 
 
@@ -237,8 +455,14 @@ TRUE_POSITIVES: list[tuple[str, str, str]] = [
 
 GIT_SHA = "9fceb02d0ae598e95dc970b74767f19372d61af8"
 FALSE_POSITIVES: list[tuple[str, str]] = [
-    ("private-key", "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUYz0wDQYJ\n-----END CERTIFICATE-----"),
-    ("private-key", "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----"),
+    (
+        "private-key",
+        "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUYz0wDQYJ\n-----END CERTIFICATE-----",
+    ),
+    (
+        "private-key",
+        "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----",
+    ),
     ("private-key", "the file must start with -----BEGIN PRIVATE KEY----- followed by base64"),
     ("private-key", "error: no private key found in /etc/ssl/key.pem"),
     ("jwt", "data: eyJmb28iOiJiYXIiLCJiYXoiOjF9 (base64 JSON, not a JWT)"),
@@ -273,7 +497,7 @@ FALSE_POSITIVES: list[tuple[str, str]] = [
     ("bearer-token", "the Bearer authentication scheme"),
     ("bearer-token", "Authorization: Bearer ${TOKEN}"),
     ("bearer-token", 'curl -H "Authorization: Bearer $GITHUB_TOKEN" https://api.github.com'),
-    ("bearer-token", "WWW-Authenticate: Bearer realm=\"github\", error=\"invalid_token\""),
+    ("bearer-token", 'WWW-Authenticate: Bearer realm="github", error="invalid_token"'),
     ("bearer-token", '"token_type": "bearer"'),
     ("basic-auth", "basic auth is disabled; Basic authentication failed"),
     ("basic-auth", "Basic YWJjZGVmZ2g= (no colon inside)"),
@@ -294,7 +518,7 @@ FALSE_POSITIVES: list[tuple[str, str]] = [
     ("password-assignment", "bypass=1 compass: north"),
     ("password-assignment", "PWD=/home/runner/work OLDPWD=/tmp"),
     ("password-assignment", "password: ******"),
-    ("password-assignment", "Error: password authentication failed for user \"app\""),
+    ("password-assignment", 'Error: password authentication failed for user "app"'),
     ("password-assignment", "--password-file=/run/secrets/db"),
     ("secret-assignment", "loading tokenizer from cache"),
     ("secret-assignment", "Token expired"),
@@ -322,12 +546,18 @@ FALSE_POSITIVES: list[tuple[str, str]] = [
     ("password-assignment", '    proxy_password=self._socks_options["password"],'),
     ("password-assignment", "    password = password.encode('utf-8')"),
     ("password-assignment", "use the --username and --password options"),
-    ("password-assignment", "WARNING! Using --password via the CLI is insecure. Use --password-stdin."),
+    (
+        "password-assignment",
+        "WARNING! Using --password via the CLI is insecure. Use --password-stdin.",
+    ),
     ("cookie-header", "Cookie: expired, please log in again"),
     ("cookie-header", "the Set-Cookie header was rejected; cookies: none"),
     ("secret-assignment", "  tls.crt: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0t"),
     # not tied to one rule: ordinary CI output
-    ("*", "my-wf-7xk2p-2283104937 pod my-wf-7xk2p-build-1234567890 uid 123e4567-e89b-12d3-a456-426614174000"),
+    (
+        "*",
+        "my-wf-7xk2p-2283104937 pod my-wf-7xk2p-build-1234567890 uid 123e4567-e89b-12d3-a456-426614174000",
+    ),
     ("*", "image: python@sha256:" + "0f" * 32),
     ("*", "Successfully built 4f5e6d7c8b9a; layer sha256:" + "a1" * 32),
     ("*", "VGhpcyBpcyBqdXN0IGEgbG9nIGxpbmUgZW5jb2RlZCBpbiBiYXNlNjQ= decoded ok"),
@@ -339,14 +569,20 @@ FALSE_POSITIVES: list[tuple[str, str]] = [
 BUILTIN_NAMES = {rule.name for rule in RULES}
 
 
-@pytest.mark.parametrize(("rule", "text", "expected"), TRUE_POSITIVES, ids=[f"{r}-{i}" for i, (r, _, _) in enumerate(TRUE_POSITIVES)])
+@pytest.mark.parametrize(
+    ("rule", "text", "expected"),
+    TRUE_POSITIVES,
+    ids=[f"{r}-{i}" for i, (r, _, _) in enumerate(TRUE_POSITIVES)],
+)
 def test_true_positive_is_redacted_with_context_kept(rule, text, expected):
     """Each secret becomes [REDACTED:<rule>] and everything around it stays."""
     assert rule in BUILTIN_NAMES
     assert redact(text) == expected
 
 
-@pytest.mark.parametrize(("rule", "text"), FALSE_POSITIVES, ids=[f"{r}-{i}" for i, (r, _) in enumerate(FALSE_POSITIVES)])
+@pytest.mark.parametrize(
+    ("rule", "text"), FALSE_POSITIVES, ids=[f"{r}-{i}" for i, (r, _) in enumerate(FALSE_POSITIVES)]
+)
 def test_false_positive_is_left_alone(rule, text):
     """Placeholders, prose, hashes, ids and credential-free URLs come back unchanged."""
     assert rule == "*" or rule in BUILTIN_NAMES
@@ -370,14 +606,43 @@ def test_rule_table_is_documented_and_consistent():
 
 # ------------------------------------------------------------------ properties
 
-FRAGMENTS = [text for _, text, _ in TRUE_POSITIVES] + [text for _, text in FALSE_POSITIVES] + [
-    "password", "token", "=", ": ", '"', "'", "@", "://", "Bearer ", "Basic ", "Authorization: ",
-    "\n", " ", "\\n", "[REDACTED:x]", "sig=", "?", "&", "-----BEGIN PRIVATE KEY-----", "\u0130", "\u212a",
-    "-----END PRIVATE KEY-----", "eyJ", "ghp_", "--", "routing_key=", PD_KEY, B36,
-]
-mixed_text = st.lists(
-    st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=12)), max_size=10
-).map("".join)
+FRAGMENTS = (
+    [text for _, text, _ in TRUE_POSITIVES]
+    + [text for _, text in FALSE_POSITIVES]
+    + [
+        "password",
+        "token",
+        "=",
+        ": ",
+        '"',
+        "'",
+        "@",
+        "://",
+        "Bearer ",
+        "Basic ",
+        "Authorization: ",
+        "\n",
+        " ",
+        "\\n",
+        "[REDACTED:x]",
+        "sig=",
+        "?",
+        "&",
+        "-----BEGIN PRIVATE KEY-----",
+        "\u0130",
+        "\u212a",
+        "-----END PRIVATE KEY-----",
+        "eyJ",
+        "ghp_",
+        "--",
+        "routing_key=",
+        PD_KEY,
+        B36,
+    ]
+)
+mixed_text = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=12)), max_size=10).map(
+    "".join
+)
 any_text = st.text(alphabet=st.characters(exclude_categories=()), max_size=400)
 
 
@@ -438,7 +703,10 @@ def test_secrets_are_found_in_a_multiline_log():
 def test_offsets_survive_non_ascii_text():
     """Characters whose lowercase is longer (U+0130) or ASCII (Kelvin sign) do not shift redactions."""
     text = "\u0130\u0130 \u212a token=abc123 \u0130 password=pw \u00e9"
-    assert redact(text) == f"\u0130\u0130 \u212a token={R('secret-assignment')} \u0130 password={R('password-assignment')} \u00e9"
+    assert (
+        redact(text)
+        == f"\u0130\u0130 \u212a token={R('secret-assignment')} \u0130 password={R('password-assignment')} \u00e9"
+    )
 
 
 def test_crlf_lines_keep_their_line_endings():
@@ -454,13 +722,17 @@ def test_non_string_is_a_type_error():
 
 # ------------------------------------------------------------------ redact_obj
 
+
 def test_redact_obj_redacts_string_values_deeply_and_keeps_keys():
     """Nested dict/list/tuple values are redacted; keys and non-string leaves are kept."""
     obj = {
         "message": f"push failed: {GHP}",
         "evidence": ["ok", f"Authorization: Bearer {JWT}"],
         "pair": ("a", f"token={GHP}"),
-        "n": 3, "f": 1.5, "none": None, "flag": True,
+        "n": 3,
+        "f": 1.5,
+        "none": None,
+        "flag": True,
         f"key-{GHP}": "keys are not redacted",
     }
     out = redact_obj(obj)
@@ -468,7 +740,10 @@ def test_redact_obj_redacts_string_values_deeply_and_keeps_keys():
         "message": f"push failed: {R('github-token')}",
         "evidence": ["ok", f"Authorization: Bearer {R('jwt')}"],
         "pair": ("a", f"token={R('github-token')}"),
-        "n": 3, "f": 1.5, "none": None, "flag": True,
+        "n": 3,
+        "f": 1.5,
+        "none": None,
+        "flag": True,
         f"key-{GHP}": "keys are not redacted",
     }
 
@@ -484,15 +759,28 @@ def test_redact_obj_does_not_touch_its_input():
 
 def test_redact_obj_replaces_values_under_secret_keys_whole():
     """A value stored under a password/token/routing-key field has no k=v context, so it goes whole."""
-    out = redact_obj({
-        "password": "hunter2", "DB_PASSWORD": "xyz", "api_key": "abc", "routing_key": PD_KEY,
-        "token": "${TOKEN}", "password_reset_url": "/reset", "tokens": "12", "secretName": "db",
-        "env": [{"name": "GITHUB_TOKEN", "value": "abc"}],
-    })
+    out = redact_obj(
+        {
+            "password": "hunter2",
+            "DB_PASSWORD": "xyz",
+            "api_key": "abc",
+            "routing_key": PD_KEY,
+            "token": "${TOKEN}",
+            "password_reset_url": "/reset",
+            "tokens": "12",
+            "secretName": "db",
+            "env": [{"name": "GITHUB_TOKEN", "value": "abc"}],
+        }
+    )
     assert out == {
-        "password": R("password-assignment"), "DB_PASSWORD": R("password-assignment"),
-        "api_key": R("secret-assignment"), "routing_key": R("pagerduty-key"),
-        "token": "${TOKEN}", "password_reset_url": "/reset", "tokens": "12", "secretName": "db",
+        "password": R("password-assignment"),
+        "DB_PASSWORD": R("password-assignment"),
+        "api_key": R("secret-assignment"),
+        "routing_key": R("pagerduty-key"),
+        "token": "${TOKEN}",
+        "password_reset_url": "/reset",
+        "tokens": "12",
+        "secretName": "db",
         "env": [{"name": "GITHUB_TOKEN", "value": "abc"}],
     }
 
@@ -507,6 +795,7 @@ def test_redact_obj_keeps_namedtuples_and_is_idempotent():
 
 
 # ------------------------------------------------------------------ user rules from config
+
 
 def test_extra_pattern_redacts_its_secret_group():
     """A config rule replaces its 'secret' group and keeps the rest of the match."""

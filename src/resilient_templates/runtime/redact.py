@@ -118,7 +118,7 @@ def _is_placeholder(value: str) -> bool:
     return len(v) <= 10 and v.lower() in _STOPWORDS
 
 
-_QUOTES = ("\"", "'")
+_QUOTES = ('"', "'")
 _PLACEHOLDER_STARTS = ("%(", "%s", "%{", "#{", "@@", _MARKER_PREFIX)
 
 
@@ -216,7 +216,9 @@ def _check_teams_url(match: re.Match[str], secret: str) -> bool:
     text, pos = match.string, match.start()
     behind = text[max(0, pos - 2048) : pos][::-1]
     url = _re(r"[^\s\"'<>]*").match(behind).group()[::-1].lower()  # type: ignore[union-attr]
-    return any(host in url for host in ("logic.azure.com", "powerplatform.com", "powerautomate.com"))
+    return any(
+        host in url for host in ("logic.azure.com", "powerplatform.com", "powerautomate.com")
+    )
 
 
 # --------------------------------------------------------------------------- the rules
@@ -243,8 +245,7 @@ def _assignment(keys: str) -> str:
     """``key=value``, ``key: value``, ``"key": "value"`` and ``--key value``, starting at the key."""
     return (
         rf"(?:(?<=--)(?:{keys}){_KEY_END}(?P<flag>[ \t]*=[ \t]*|[ \t]+)"
-        rf"|(?:{keys}){_KEY_END}{_SEP})"
-        + _VALUE
+        rf"|(?:{keys}){_KEY_END}{_SEP})" + _VALUE
     )
 
 
@@ -265,7 +266,9 @@ def _key_after(*words: str) -> str:
 _SECRET_KEYS = (
     _compound("secret key base", "secret key")
     + "|secret|token|credentials?|(?<![A-Za-z])auth|docker(?:configjson|cfg)|"
-    + _key_after("api", "access", "private", "account", "session", "signing", "encryption", "master", "tls")
+    + _key_after(
+        "api", "access", "private", "account", "session", "signing", "encryption", "master", "tls"
+    )
 )
 _AUTH_HEADER = r"""(?:(?<![A-Za-z0-9_])authorization\\?["']?[ \t]*[:=][ \t]*\\?["']?)"""
 _TOKEN_CHARS = r"[A-Za-z0-9._~+/-]"
@@ -356,7 +359,7 @@ RULES: tuple[Rule, ...] = (
         "aws-secret-access-key",
         r"secret[_-]?access[_-]?key\\?[\"']?[ \t]*(?::=|=>|[:=])[ \t]*\\?[\"']?"
         r"(?P<secret>[A-Za-z0-9/+=]{16,})",
-        "aws_secret_access_key = …, AWS_SECRET_ACCESS_KEY=…, \"SecretAccessKey\": \"…\" "
+        'aws_secret_access_key = …, AWS_SECRET_ACCESS_KEY=…, "SecretAccessKey": "…" '
         "(aws sts output): the 40-char secret next to its key name.",
         ("secret",),
         ignore_case=True,
@@ -364,7 +367,9 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "pagerduty-key",
-        r"(?:" + _key_after("routing", "integration", "service") + r"|pagerduty[A-Za-z0-9_-]{0,40}?key)"
+        r"(?:"
+        + _key_after("routing", "integration", "service")
+        + r"|pagerduty[A-Za-z0-9_-]{0,40}?key)"
         r"\\?[\"']?[ \t]*(?::=|=>|[:=])[ \t]*\\?[\"']?(?P<secret>[A-Za-z0-9+_-]{20,64})"
         r"(?![A-Za-z0-9+_-])",
         "PagerDuty Events routing / integration / service keys: 32 chars with no vendor "
@@ -457,7 +462,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "password-assignment",
         _assignment(_PASSWORD_KEYS),
-        "password= / passwd= / pwd= / pass= / passphrase= in k=v, k: v, \"k\": \"v\", "
+        'password= / passwd= / pwd= / pass= / passphrase= in k=v, k: v, "k": "v", '
         "K_PASSWORD=v and --password v forms. Keys must end with the word "
         "(password_reset_url is not one); placeholders, empty values and paths stay; a mid-line "
         "'password: word' needs a letters-and-digits value.",
@@ -470,9 +475,15 @@ RULES: tuple[Rule, ...] = (
         _assignment(_SECRET_KEYS),
         "secret= / token= / api_key= / apikey= / access_token= / client_secret= / "
         "*_SECRET_KEY= / credentials= / auth= / tls.key: / .dockerconfigjson: … in the same "
-        "forms as password-assignment (GITHUB_TOKEN=v, \"SessionToken\": \"v\", PRIVATE-TOKEN: v).",
-        ("secret", rf"token{_KEY_END_LOWER}", rf"credentials?{_KEY_END_LOWER}", rf"auth{_KEY_END_LOWER}",
-         _KEY_KEYWORD, "docker(?:configjson|cfg)"),
+        'forms as password-assignment (GITHUB_TOKEN=v, "SessionToken": "v", PRIVATE-TOKEN: v).',
+        (
+            "secret",
+            rf"token{_KEY_END_LOWER}",
+            rf"credentials?{_KEY_END_LOWER}",
+            rf"auth{_KEY_END_LOWER}",
+            _KEY_KEYWORD,
+            "docker(?:configjson|cfg)",
+        ),
         ignore_case=True,
         check=_check_assignment,
     ),
@@ -500,7 +511,9 @@ def _compile(rule: Rule, priority: int) -> _Compiled:
 
 def _secret_groups(regex: re.Pattern[str]) -> tuple[int, ...]:
     """Group numbers of ``secret``, ``secret2``, ``secret3``… in that order."""
-    names = sorted((n for n in regex.groupindex if n.startswith("secret")), key=lambda n: (len(n), n))
+    names = sorted(
+        (n for n in regex.groupindex if n.startswith("secret")), key=lambda n: (len(n), n)
+    )
     return tuple(regex.groupindex[n] for n in names)
 
 
@@ -557,7 +570,9 @@ class Redactor:
     to replace (else the whole match). They run on the whole text (no prefilter).
     """
 
-    def __init__(self, extra_patterns: Iterable[tuple[str, str]] = (), *, _prefilter: bool = True) -> None:
+    def __init__(
+        self, extra_patterns: Iterable[tuple[str, str]] = (), *, _prefilter: bool = True
+    ) -> None:
         self._extra = tuple(self._user_rule(i, pair) for i, pair in enumerate(extra_patterns))
         self._prefilter = _prefilter
 
@@ -567,23 +582,43 @@ class Redactor:
         try:
             name, pattern = pair
         except (TypeError, ValueError):
-            raise ConfigError("not a (name, regex) pair", key=key, value=pair, expected="[name, regex]") from None
+            raise ConfigError(
+                "not a (name, regex) pair", key=key, value=pair, expected="[name, regex]"
+            ) from None
         if not isinstance(name, str) or not _re(_RULE_NAME).fullmatch(name):
-            raise ConfigError("bad rule name", key=f"{key}.name", value=name,
-                              expected="lowercase letters, digits, '.', '_', '-' (max 64)")
+            raise ConfigError(
+                "bad rule name",
+                key=f"{key}.name",
+                value=name,
+                expected="lowercase letters, digits, '.', '_', '-' (max 64)",
+            )
         if any(rule.name == name for rule in RULES):
-            raise ConfigError("rule name is already a built-in rule", key=f"{key}.name", value=name,
-                              expected="a new name")
+            raise ConfigError(
+                "rule name is already a built-in rule",
+                key=f"{key}.name",
+                value=name,
+                expected="a new name",
+            )
         if not isinstance(pattern, str):
-            raise ConfigError("regex must be a string", key=f"{key}.regex", value=pattern, expected="a regex")
+            raise ConfigError(
+                "regex must be a string", key=f"{key}.regex", value=pattern, expected="a regex"
+            )
         try:
             regex = re.compile(pattern)
         except re.error as exc:
-            raise ConfigError(f"invalid regex: {exc}", key=f"{key}.regex", value=pattern,
-                              expected="a Python regular expression") from None
+            raise ConfigError(
+                f"invalid regex: {exc}",
+                key=f"{key}.regex",
+                value=pattern,
+                expected="a Python regular expression",
+            ) from None
         if regex.search("") is not None:
-            raise ConfigError("regex matches the empty string", key=f"{key}.regex", value=pattern,
-                              expected="a regex that needs at least one character")
+            raise ConfigError(
+                "regex matches the empty string",
+                key=f"{key}.regex",
+                value=pattern,
+                expected="a regex that needs at least one character",
+            )
         rule = Rule(name, pattern, "user rule from config")
         return _Compiled(rule, regex, len(RULES) + index, (), _secret_groups(regex))
 
@@ -700,7 +735,11 @@ class Redactor:
     def _merge(found: list[tuple[int, int, int, str]], text: str) -> list[tuple[int, int, str]]:
         if not found:
             return []
-        markers = [m.span() for m in _re(_MARKER_PATTERN).finditer(text)] if _MARKER_PREFIX in text else []
+        markers = (
+            [m.span() for m in _re(_MARKER_PATTERN).finditer(text)]
+            if _MARKER_PREFIX in text
+            else []
+        )
         if markers:
             found = [f for f in found if not _overlaps_any(f[0], f[1], markers)]
         found.sort(key=lambda f: (f[0], f[0] - f[1], f[2]))
@@ -719,7 +758,9 @@ def _overlaps_any(start: int, end: int, spans: Sequence[tuple[int, int]]) -> boo
     return any(s < end and start < e for s, e in spans)
 
 
-def _accept(compiled: _Compiled, match: re.Match[str], found: list[tuple[int, int, int, str]]) -> bool:
+def _accept(
+    compiled: _Compiled, match: re.Match[str], found: list[tuple[int, int, int, str]]
+) -> bool:
     start, end = _secret_span(match, compiled.secret_groups)
     check = compiled.rule.check
     if start < end and (check is None or check(match, match.string[start:end])):
@@ -728,7 +769,9 @@ def _accept(compiled: _Compiled, match: re.Match[str], found: list[tuple[int, in
     return False
 
 
-def _keyword_hits(keyword: re.Pattern[str], lowered: str, cache: dict[re.Pattern[str], list[int]]) -> list[int]:
+def _keyword_hits(
+    keyword: re.Pattern[str], lowered: str, cache: dict[re.Pattern[str], list[int]]
+) -> list[int]:
     """Every start of ``keyword`` in ``lowered``, overlapping ones included (memoised per call)."""
     hits = cache.get(keyword)
     if hits is None:
@@ -786,7 +829,13 @@ def _secret_key_rule(key: str) -> str | None:
     global _SECRET_KEY_NAMES
     if not _SECRET_KEY_NAMES:
         _SECRET_KEY_NAMES = (
-            (re.compile(r"(?:[\w.-]*?)(?:routing|integration|service|pagerduty[\w-]*?)[_-]?key", re.I | re.A), "pagerduty-key"),
+            (
+                re.compile(
+                    r"(?:[\w.-]*?)(?:routing|integration|service|pagerduty[\w-]*?)[_-]?key",
+                    re.I | re.A,
+                ),
+                "pagerduty-key",
+            ),
             (re.compile(rf"[\w.-]*?(?:{_PASSWORD_KEYS})", re.I | re.A), "password-assignment"),
             (re.compile(rf"[\w.-]*?(?:{_SECRET_KEYS})", re.I | re.A), "secret-assignment"),
         )
