@@ -41,10 +41,12 @@ def test_generated_files(files, snapshot):
     """Every generated file, byte for byte (review snapshot diffs like code)."""
     assert sorted(files) == [
         "env/production/kustomization.yaml",
+        "env/production/notify.yaml",
         "env/production/rbac.yaml",
         "env/production/resilient-pipeline.yaml",
         "env/production/resilient-stages.yaml",
         "kustomization.yaml",
+        "notify.yaml",
         "rbac.yaml",
         "resilient-pipeline.yaml",
         "resilient-stages.yaml",
@@ -191,7 +193,7 @@ def test_generated_manifests_pass_strict_validation(tmp_path, files):
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text(text)
     report = validate_paths([tmp_path], schema=schema, require_schema=True)
-    assert [str(p) for p in report.problems] == [] and report.checked == 4
+    assert [str(p) for p in report.problems] == [] and report.checked == 6
 
 
 def test_kustomize_builds_offline(tmp_path, files):
@@ -206,8 +208,8 @@ def test_kustomize_builds_offline(tmp_path, files):
         out = subprocess.run([kubectl, "kustomize", str(directory)], capture_output=True, text=True)
         assert out.returncode == 0, out.stderr
         kinds = [d["kind"] for d in yaml.safe_load_all(out.stdout)]
-        assert sorted(kinds) == ["Role", "RoleBinding", "ServiceAccount", "WorkflowTemplate",
-                                 "WorkflowTemplate"]  # fmt: skip
+        assert sorted(kinds) == ["ConfigMap", "CronWorkflow", "Role", "RoleBinding",
+                                 "ServiceAccount", "WorkflowTemplate", "WorkflowTemplate"]  # fmt: skip
 
 
 def test_check_mode_fails_on_a_stale_directory(tmp_path):
@@ -235,3 +237,39 @@ def test_broken_config_is_one_line_without_traceback(tmp_path):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.startswith(f"error: {bad}: retry.repository_clone.base_duration:")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_notify_plan_ships_as_a_configmap_without_secrets(files):
+    """stages/notify.yaml is compiled into the ConfigMap the runtime loads (stdlib JSON path);
+    secrets stay ${ENV} references, resolved in the pod at send time."""
+    import json
+
+    from resilient_templates.runtime.notify.plan import Plan
+
+    config_map, cron = yaml.safe_load_all(files["notify.yaml"])
+    plan_text = config_map["data"]["plan.json"]
+    plan = Plan.from_json(plan_text)
+    assert {c.type for c in plan.channels.values()} == {"slack", "pagerduty", "teams", "email"}
+    assert plan.source == "stages/notify.yaml"
+    settings = [c["settings"] for c in json.loads(plan_text)["channels"]]
+    secret_values = [s[k] for s in settings for k in ("webhook_url", "integration_key", "password")
+                     if k in s]  # fmt: skip
+    assert secret_values and all(v.startswith("${") and v.endswith("}") for v in secret_values)
+    assert cron["kind"] == "CronWorkflow" and cron["spec"]["concurrencyPolicy"] == "Forbid"
+    tick = cron["spec"]["workflowSpec"]["templates"][0]["container"]
+    assert tick["command"] == ["resilient-runtime", "tick"]
+
+
+def test_resolve_on_success_is_opt_in():
+    """By default nothing runs on success; resolve_on_success adds one step that does."""
+    from resilient_templates.dsl import ExitHandler
+    from resilient_templates.lower import pipeline_template
+    from resilient_templates.stages.pipeline import build_pipeline
+
+    base = build_pipeline()
+    opted = base.with_(on_exit=ExitHandler(runtime_image="rt:1", resolve_on_success=True))
+    for pipeline, expected in ((base, []), (opted, ["'{{workflow.status}}' == 'Succeeded'"])):
+        spec = pipeline_template(pipeline, hints=[]).to_dict()["spec"]
+        handler = {t["name"]: t for t in spec["templates"]}["exit-handler"]
+        on_success = [s["when"] for g in handler["steps"] for s in g if "== 'Succeeded'" in s["when"]]
+        assert on_success == expected

@@ -197,12 +197,19 @@ class ApprovalGate:
 
 @dataclass(frozen=True, slots=True)
 class ExitHandler:
-    """The failure path run by ``spec.onExit``: analyse, then notify, only when the run failed."""
+    """The failure path run by ``spec.onExit``: analyse, then notify, only when the run failed.
+
+    ``resolve_on_success`` adds a step that resolves the workflow's open incidents when a run
+    (e.g. after ``argo retry``) succeeds. It costs one runtime pod on every successful run, so it
+    is off by default: a run in which nothing fails creates no pod beyond its stages. Without
+    it, incidents are resolved with ``resilient-runtime resolve --workflow NAME`` or an ack.
+    """
 
     runtime_image: str
     notify_config: str = "resilient-notify"  # ConfigMap holding the notification plan
     secrets: str = "resilient-notify-secrets"  # Secret exposed as env to the notify step
     state_secret: str = "resilient-state"  # Secret with key 'url' naming the shared state store
+    resolve_on_success: bool = False
 
 
 @dataclass(frozen=True, slots=True)

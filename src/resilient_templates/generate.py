@@ -7,6 +7,8 @@ Writes, for the default environment, into OUT:
   resilient-pipeline.yaml   the pipeline WorkflowTemplate (DAG, stages, gate, exit handler)
   resilient-stages.yaml     the five stages alone, for ``templateRef`` from other workflows
   rbac.yaml                 ServiceAccount + Role + RoleBinding the pipeline's pods need
+  notify.yaml               ConfigMap ``resilient-notify`` (stages/notify.yaml compiled to
+                            plan.json, no secrets) + the escalation tick CronWorkflow
   kustomization.yaml        so that ``kubectl apply -k OUT`` applies all of it
 
 and the same set under OUT/env/<name>/ for every ``[env.<name>]`` overlay in the config.
@@ -73,7 +75,24 @@ def _rbac(pipeline: Pipeline) -> list[dict[str, Any]]:
     ]
 
 
-def render_pipeline(pipeline: Pipeline, *, source: str) -> list[GeneratedFile]:
+def _notify_documents(pipeline: Pipeline, plan_json: str) -> list[dict[str, Any]]:
+    from .lower import tick_cron_workflow
+
+    assert pipeline.on_exit is not None
+    meta: dict[str, Any] = {
+        "name": pipeline.on_exit.notify_config,
+        "labels": {"app.kubernetes.io/managed-by": "resilient-templates"},
+    }
+    if pipeline.namespace:
+        meta["namespace"] = pipeline.namespace
+    config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta,
+                  "data": {"plan.json": plan_json}}  # fmt: skip
+    return [config_map, tick_cron_workflow(pipeline, pipeline.on_exit).to_dict()]
+
+
+def render_pipeline(
+    pipeline: Pipeline, *, source: str, notify_plan: str | None = None
+) -> list[GeneratedFile]:
     """The files of one environment (paths relative to its directory)."""
     from .lower import pipeline_template, stage_library
     from .render import dump_documents
@@ -85,6 +104,9 @@ def render_pipeline(pipeline: Pipeline, *, source: str) -> list[GeneratedFile]:
         GeneratedFile(f"{LIBRARY_NAME}.yaml", dump_documents([library], source=source)),
         GeneratedFile("rbac.yaml", dump_documents(_rbac(pipeline), source=source)),
     ]
+    if pipeline.on_exit is not None and notify_plan is not None:
+        docs = _notify_documents(pipeline, notify_plan)
+        files.append(GeneratedFile("notify.yaml", dump_documents(docs, source=source)))
     kustomization: dict[str, Any] = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
@@ -103,6 +125,17 @@ def _env_names(config_path: Path) -> list[str]:
     return sorted(envs) if isinstance(envs, Mapping) else []
 
 
+def compile_notify(path: Path) -> str:
+    """stages/notify.yaml validated and compiled to the runtime's JSON plan (no secrets in it)."""
+    import dataclasses
+
+    from .runtime.notify.config import compile_plan
+
+    plan = compile_plan(path)
+    plan = dataclasses.replace(plan, source=f"{path.parent.name}/{path.name}")
+    return plan.to_json(indent=2, sort_keys=True)
+
+
 def generate_files(config_path: str | Path, *, env: str | None = None) -> list[GeneratedFile]:
     """Every file ``generate`` writes: the default environment, then each overlay's under env/."""
     from resilient_templates.stages import STAGES
@@ -111,6 +144,8 @@ def generate_files(config_path: str | Path, *, env: str | None = None) -> list[G
     from .config import load_config
 
     config_path = Path(config_path)
+    notify_path = config_path.parent / "notify.yaml"
+    notify_plan = compile_notify(notify_path) if notify_path.exists() else None
     defaults = {s.name: s.retry for s in STAGES}
     envs = [env] if env else [None, *_env_names(config_path)]
     files: list[GeneratedFile] = []
@@ -119,7 +154,7 @@ def generate_files(config_path: str | Path, *, env: str | None = None) -> list[G
         label = f"{config_path.parent.name}/{config_path.name}"  # machine-independent header
         source = f"stages/ + {label}" + (f" (env {name})" if name else "")
         prefix = "" if (name is None or env) else f"env/{name}/"
-        for f in render_pipeline(build_pipeline(config), source=source):
+        for f in render_pipeline(build_pipeline(config), source=source, notify_plan=notify_plan):
             files.append(GeneratedFile(prefix + f.path, f.text))
     return files
 

@@ -16,7 +16,13 @@ own ``with WorkflowTemplate(...)`` block (Hera registers a template created insi
 
 from __future__ import annotations
 
-from .pipeline import exit_handler_templates, gate_template, pipeline_template, stage_library
+from .pipeline import (
+    exit_handler_templates,
+    gate_template,
+    pipeline_template,
+    stage_library,
+    tick_cron_workflow,
+)
 from .retry import RetryLowering, lower_retry, retry_lowering
 from .stage import stage_template
 
@@ -29,4 +35,5 @@ __all__ = [
     "retry_lowering",
     "stage_library",
     "stage_template",
+    "tick_cron_workflow",
 ]

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from hera.workflows import DAG, Container, Parameter, SecretEnv, Step, Steps, Suspend, Task
+from hera.workflows import DAG, Container, CronWorkflow, Parameter, SecretEnv, Step, Steps, Suspend, Task
 from hera.workflows import WorkflowTemplate
 from hera.workflows import models as m
 
@@ -32,12 +32,19 @@ from ..dsl import ApprovalGate, ExitHandler, Pipeline
 from ..errors import LoweringError
 from .stage import MANAGED_BY, WrapperHint, stage_template
 
-__all__ = ["exit_handler_templates", "gate_template", "pipeline_template", "stage_library"]
+__all__ = [
+    "exit_handler_templates",
+    "gate_template",
+    "pipeline_template",
+    "stage_library",
+    "tick_cron_workflow",
+]
 
 PIPELINE_LABEL = "resilient-templates.io/pipeline"
 ANALYSIS_PATH = "/tmp/rt/analysis.json"
 NOTIFY_MOUNT = "/etc/resilient-templates/notify"
 FAILED = "'{{workflow.status}}' != 'Succeeded'"
+SUCCEEDED = "'{{workflow.status}}' == 'Succeeded'"
 
 
 def gate_template(gate: ApprovalGate) -> Suspend:
@@ -67,6 +74,55 @@ def _runtime_env(handler: ExitHandler) -> list[SecretEnv]:
     """The shared state store's URL, from a Secret (optional: SQLite in the pod otherwise)."""
     return [SecretEnv(name="RT_STATE_URL", secret_name=handler.state_secret, secret_key="url",
                       optional=True)]  # fmt: skip
+
+
+def _notify_volume(handler: ExitHandler) -> tuple[list[m.Volume], list[m.VolumeMount]]:
+    volume = m.Volume(
+        name="notify-config",
+        config_map=m.ConfigMapVolumeSource(name=handler.notify_config, optional=True),
+    )
+    mount = m.VolumeMount(name="notify-config", mount_path=NOTIFY_MOUNT, read_only=True)
+    return [volume], [mount]
+
+
+def _secrets(handler: ExitHandler) -> list[m.EnvFromSource]:
+    return [m.EnvFromSource(secret_ref=m.SecretEnvSource(name=handler.secrets, optional=True))]
+
+
+def tick_cron_workflow(pipeline: Pipeline, handler: ExitHandler) -> CronWorkflow:
+    """Escalations, reminders, grouped messages and delivery retries need a clock.
+
+    A failure container cannot wait five minutes, so one long-running tick (a pod every five
+    minutes, ticking for just under five) sends what has come due. It needs the shared state
+    store (Secret ``resilient-state``, key ``url``); without it there is nothing to escalate.
+    """
+    volumes, mounts = _notify_volume(handler)
+    tick = Container(
+        name="tick",
+        image=handler.runtime_image,
+        command=["resilient-runtime", "tick"],
+        args=["--config", f"{NOTIFY_MOUNT}/plan.json", "--loop", "--for", "290s"],
+        env=_runtime_env(handler),
+        env_from=_secrets(handler),
+        volumes=volumes,
+        volume_mounts=mounts,
+        labels=dict(MANAGED_BY),
+    )
+    return CronWorkflow(
+        name=f"{pipeline.name}-notify-tick",
+        namespace=pipeline.namespace,
+        labels={**MANAGED_BY, PIPELINE_LABEL: pipeline.name},
+        schedules=["*/5 * * * *"],
+        concurrency_policy="Forbid",
+        starting_deadline_seconds=60,
+        successful_jobs_history_limit=1,
+        failed_jobs_history_limit=3,
+        entrypoint="tick",
+        service_account_name=pipeline.service_account,
+        pod_gc=m.PodGC(strategy="OnPodSuccess"),
+        active_deadline_seconds=600,
+        templates=[tick],
+    )
 
 
 def exit_handler_templates(
@@ -106,7 +162,7 @@ def exit_handler_templates(
             *workflow_args,
         ],  # fmt: skip
         env=_runtime_env(handler),
-        env_from=[m.EnvFromSource(secret_ref=m.SecretEnvSource(name=handler.secrets, optional=True))],
+        env_from=_secrets(handler),
         inputs=[
             Parameter(name="analysis", default="[]"),
             m.Artifact(
@@ -115,15 +171,20 @@ def exit_handler_templates(
                 raw=m.RawArtifact(data="{{inputs.parameters.analysis}}"),
             ),
         ],
-        volumes=[
-            m.Volume(
-                name="notify-config",
-                config_map=m.ConfigMapVolumeSource(name=handler.notify_config, optional=True),
-            )
-        ],
-        volume_mounts=[m.VolumeMount(name="notify-config", mount_path=NOTIFY_MOUNT, read_only=True)],
+        volumes=_notify_volume(handler)[0],
+        volume_mounts=_notify_volume(handler)[1],
         labels=dict(MANAGED_BY),
     )
+    resolve_steps = []
+    if handler.resolve_on_success:
+        resolve_steps = [
+            Step(
+                name="resolve",
+                template="rt-notify",
+                when=SUCCEEDED,
+                arguments={"analysis": "[]"},
+            )
+        ]
     steps = Steps(
         name="exit-handler",
         sub_steps=[
@@ -139,6 +200,7 @@ def exit_handler_templates(
                 when=FAILED,
                 arguments={"analysis": "{{steps.analyze.outputs.parameters.analysis}}"},
             ),
+            *resolve_steps,
         ],
     )
     return steps, analyze, notify

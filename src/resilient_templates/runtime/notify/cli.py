@@ -194,9 +194,13 @@ def _notify(args: argparse.Namespace) -> int:
         raise _UsageError("give --analysis FILE|- or --status S --failures F --workflow NAME")
     if args.status is not None and not args.workflow:
         raise _UsageError("--status needs --workflow NAME")
+    # The exit handler passes the analyze step's output AND Argo's status/failures: an empty
+    # analysis (the analyze step failed, or nothing to report) falls back to them, and a run
+    # that succeeded resolves the workflow's open incidents.
+    analyses = _read_analyses(args.analysis) if args.analysis else []
     service = _service(args, plan)
     try:
-        if args.analysis is None and args.status == "Succeeded":
+        if not analyses and args.status == "Succeeded":
             results, delivery = service.resolve(
                 workflow=args.workflow, namespace=args.namespace or None,
                 by=f"workflow {args.workflow} succeeded", deliver_for=args.deliver_for,
@@ -204,7 +208,8 @@ def _notify(args: argparse.Namespace) -> int:
             _emit({"resolved": [r.incident for r in results if r.closed],
                    "sent": len(delivery.sent), "pending": delivery.pending})  # fmt: skip
             return EXIT_UNAVAILABLE if delivery.undeliverable else 0
-        analyses = _read_analyses(args.analysis) if args.analysis else _analyze(args, service.store)
+        if not analyses and args.status is not None:
+            analyses = _analyze(args, service.store)
         report = service.notify(analyses, wait=args.wait, deliver_for=args.deliver_for)
     finally:
         service.store.close()

@@ -197,3 +197,31 @@ def test_notify_from_argo_status_and_failures(plan_path, store_url, slack_server
     assert summary["sent"] == 1 and summary["routed"][0]["receiver"] == "team"
     (message,) = slack_server.wait_for(1)
     assert "release-7f3k2" in message.json["text"]
+
+
+def test_exit_handler_empty_analysis_falls_back_to_argo_failures(
+    plan_path, store_url, tmp_path, slack_server, capsys
+):
+    """The exit handler passes the analyze step's output ('[]' when it failed) and Argo's
+    failures: an empty analysis still notifies, analysed from the failures."""
+    empty = tmp_path / "analysis.json"
+    empty.write_text("[]", encoding="utf-8")
+    code = run(["notify", "--config", str(plan_path), "--store", store_url, "--analysis", str(empty),
+                "--status", "Failed", "--failures", ARGO_FAILURES, "--workflow", "release-7f3k2"])  # fmt: skip
+    assert code == 0 and _summary(capsys)["sent"] == 1
+    assert len(slack_server.wait_for(1)) == 1
+
+
+def test_exit_handler_success_with_empty_analysis_resolves(
+    plan_path, store_url, tmp_path, pagerduty_server, capsys
+):
+    """With an empty analysis and status Succeeded (the opt-in resolve step), incidents resolve."""
+    failing = _analysis_file(tmp_path, severity=Severity.CRITICAL)
+    assert run(["notify", "--config", str(plan_path), "--store", store_url, "--analysis", str(failing)]) == 0
+    capsys.readouterr()
+    empty = tmp_path / "empty.json"
+    empty.write_text("[]", encoding="utf-8")
+    code = run(["notify", "--config", str(plan_path), "--store", store_url, "--analysis", str(empty),
+                "--status", "Succeeded", "--failures", "null", "--workflow", "release-7f3k2"])  # fmt: skip
+    assert code == 0 and len(_summary(capsys)["resolved"]) == 1
+    assert [e["event_action"] for e in pagerduty_server.events] == ["trigger", "resolve"]
