@@ -709,6 +709,15 @@ def test_offsets_survive_non_ascii_text():
     )
 
 
+def test_existing_markers_are_kept_and_their_neighbours_still_redacted():
+    """Text redacted before (markers in it) keeps its markers; new secrets beside them go."""
+    text = f"[REDACTED:x] token=abc {GHP} password=[REDACTED:password-assignment]"
+    assert redact(text) == (
+        f"[REDACTED:x] token={R('secret-assignment')} {R('github-token')} "
+        f"password={R('password-assignment')}"
+    )
+
+
 def test_crlf_lines_keep_their_line_endings():
     """Windows line endings are not swallowed into a secret."""
     assert redact("password=hunter2\r\nnext") == f"password={R('password-assignment')}\r\nnext"

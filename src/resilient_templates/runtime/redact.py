@@ -34,7 +34,7 @@ Only the stdlib is imported; the regexes compile on first use.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -733,16 +733,12 @@ class Redactor:
 
     @staticmethod
     def _merge(found: list[tuple[int, int, int, str]], text: str) -> list[tuple[int, int, str]]:
+        """Sorted, non-overlapping (start, end, rule) spans; none touches an existing marker."""
         if not found:
             return []
-        markers = (
-            [m.span() for m in _re(_MARKER_PATTERN).finditer(text)]
-            if _MARKER_PREFIX in text
-            else []
-        )
-        if markers:
-            found = [f for f in found if not _overlaps_any(f[0], f[1], markers)]
         found.sort(key=lambda f: (f[0], f[0] - f[1], f[2]))
+        if _MARKER_PREFIX in text:
+            found = _outside(found, [m.span() for m in _re(_MARKER_PATTERN).finditer(text)])
         merged: list[tuple[int, int, str]] = []
         for start, end, _priority, name in found:
             if merged and start < merged[-1][1]:
@@ -754,8 +750,20 @@ class Redactor:
         return merged
 
 
-def _overlaps_any(start: int, end: int, spans: Sequence[tuple[int, int]]) -> bool:
-    return any(s < end and start < e for s, e in spans)
+def _outside(
+    found: list[tuple[int, int, int, str]], markers: list[tuple[int, int]]
+) -> list[tuple[int, int, int, str]]:
+    """The findings (sorted by start) that overlap none of the (sorted, disjoint) markers."""
+    kept = []
+    i = 0
+    for finding in found:
+        start, end = finding[0], finding[1]
+        while i < len(markers) and markers[i][1] <= start:
+            i += 1
+        if i < len(markers) and markers[i][0] < end:
+            continue
+        kept.append(finding)
+    return kept
 
 
 def _accept(
