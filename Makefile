@@ -46,7 +46,8 @@ bench: $(STAMP)
 	$(PY) tests/bench/run.py
 
 eval: $(STAMP)
-	$(PY) tests/eval/evaluate.py
+	$(PY) tests/eval/evaluate.py --title "first corpus"
+	$(PY) tests/eval/evaluate.py --corpus tests/eval/holdout.jsonl --title "held-out"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build src/*.egg-info

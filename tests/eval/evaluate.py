@@ -16,6 +16,7 @@ when the harness itself cannot run (unreadable corpus, bad arguments).
     python tests/eval/evaluate.py                 # the real analyzer
     python tests/eval/evaluate.py --json          # machine-readable results
     python tests/eval/evaluate.py --command 'python my_stand_in.py'
+    python tests/eval/evaluate.py --corpus tests/eval/holdout.jsonl --title held-out
 """
 
 from __future__ import annotations
@@ -292,10 +293,14 @@ def pct(value: float | None) -> str:
     return "   -  " if value is None else f"{100 * value:5.1f}%"
 
 
-def render(report: Report, show_wrong: bool) -> str:
-    """The human-readable report."""
+def render(report: Report, show_wrong: bool, title: str | None = None) -> str:
+    """The human-readable report; ``title`` names the corpus in the first line."""
     out: list[str] = []
-    out.append(f"Failure-analysis evaluation: {report.total} labelled texts, {report.answered} answered")
+    name = f" ({title})" if title else ""
+    out.append(
+        f"Failure-analysis evaluation{name}: "
+        f"{report.total} labelled texts, {report.answered} answered"
+    )
     if report.error:
         out.append(f"ANALYZER PROBLEM: {report.error}")
     if report.missing:
@@ -369,6 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         help="analyzer command to run instead of the real one; it receives "
         "'--jsonl IN.jsonl --no-store' appended",
     )
+    parser.add_argument("--title", help="name of the corpus, shown in the report's first line")
     parser.add_argument("--json", action="store_true", help="print machine-readable results")
     parser.add_argument("--show-wrong", action="store_true", help="list every wrong answer")
     args = parser.parse_args(argv)
@@ -384,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(report.__dict__, indent=2, sort_keys=True))
     else:
-        print(render(report, args.show_wrong))
+        print(render(report, args.show_wrong, args.title))
     if error:
         print(f"evaluate: {error}", file=sys.stderr)
     return 0
