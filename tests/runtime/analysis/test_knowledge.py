@@ -55,7 +55,8 @@ def test_every_builtin_signature_records_a_source_and_has_samples():
     for sig in builtin():
         assert sig.source, f"{sig.name} has no source"
         assert all(src.startswith("https://") for src in sig.source), sig.name
-        assert SAMPLES.get(sig.name, {}).get("match"), f"{sig.name} has no match samples"
+        kind = "noise" if sig.role == "noise" else "match"  # noise lines are never answers
+        assert SAMPLES.get(sig.name, {}).get(kind), f"{sig.name} has no {kind} samples"
         assert SAMPLES.get(sig.name, {}).get("miss"), f"{sig.name} has no miss samples"
 
 
@@ -80,6 +81,7 @@ def test_every_builtin_signature_has_at_least_one_recommendation():
         ({"transient": "yes"}, "transient must be true or false"),
         ({"colour": "red"}, "signatures[0] (demo).colour: unknown field"),
         ({"suppressed_by": ["nobody"]}, "demo.suppressed_by: suppressed_by names an unknown signature"),
+        ({"role": "consequence"}, "signatures[0] (demo).role: invalid role (got 'consequence'"),
     ],
 )  # fmt: skip
 def test_invalid_signatures_are_reported_with_their_name_and_field(overrides, message):
@@ -137,11 +139,11 @@ def test_an_unreadable_or_invalid_user_file_is_one_clear_error(tmp_path):
 
 
 def test_wrapper_hints_are_ordered_by_priority_and_use_the_taxonomy():
-    """wrapper_hints() gives (name, category, transient, ERE), most specific first."""
+    """wrapper_hints() gives (name, category, transient, ERE): causes before symptoms, each by priority."""
     hints = wrapper_hints()
     kb = builtin()
-    priorities = [kb.get(name).priority for name, *_ in hints]
-    assert priorities == sorted(priorities, reverse=True)
+    order = [(kb.get(name).role == "symptom", -kb.get(name).priority) for name, *_ in hints]
+    assert order == sorted(order)
     for name, category, transient, ere in hints:
         assert Category(category) is kb.get(name).category
         assert isinstance(transient, bool)

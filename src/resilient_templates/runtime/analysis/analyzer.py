@@ -82,6 +82,8 @@ SUPPORT_DAMPING = 0.5
 HINT_FACTOR = 0.95
 MAX_CONFIDENCE = 0.99
 DECLARED_PRECISION = 0.85  # a hint naming only a category (the stage declared it)
+CAUSE_FLOOR = 0.75  # the least precision of a cause that explains symptoms away
+SYMPTOM_DOUBT = 0.25  # confidence taken off per unit of symptom strength it explains
 LOG_TAIL_SHOWN = 4096  # bytes of log kept in ErrorDetails.log_tail
 EVIDENCE_LINES = 3
 EVIDENCE_CHARS = 400
@@ -161,6 +163,7 @@ class Analyzer:
         notes: list[str] = []
         evidence = self._evidence(inp)
         evidence = _drop_suppressed(evidence)
+        evidence, doubt = _explain_symptoms(evidence)
         strengths = _strengths(evidence)
         hint = _hint(inp)
         if not strengths:
@@ -173,7 +176,7 @@ class Analyzer:
         winner = _winner(strengths)
         terminal = any(e.signature.name == winner.name and e.source in ("message", "pod_reason")
                        for e in evidence)  # fmt: skip
-        confidence = _confidence(winner, strengths, terminal)
+        confidence = _confidence(winner, strengths, terminal) * (1.0 - doubt)
         past = History()
         if history is not None:
             try:
@@ -299,14 +302,20 @@ class Analyzer:
 
 
 def _line_evidence(scan: Scan, source: str) -> list[Evidence]:
-    """One evidence per signature: its latest line that no more specific signature owns."""
+    """One evidence per signature: its latest line that no more specific signature owns.
+
+    Noise signatures (retried-and-recovered warnings) give no evidence: they only own their
+    lines, so that ``npm WARN retry ... ECONNRESET`` is not read as a network failure.
+    """
     evidence = []
     size = max(len(scan.data), 1)
     for name in scan.names():
+        sig = scan.signature(name)
+        if sig.role == "noise":
+            continue
         line, captures = scan.evidence_line(name)
         if line is None:
             continue
-        sig = scan.signature(name)
         recency = 0.8 + 0.2 * line.start / size if source == "log" else 1.0
         evidence.append(Evidence(sig, source, sig.precision, line=scan.text(line),
                                  recency=recency, captures=captures))  # fmt: skip
@@ -317,6 +326,36 @@ def _drop_suppressed(evidence: list[Evidence]) -> list[Evidence]:
     # An exit code alone is too weak to explain other evidence away (137 is not proof of OOM).
     present = {e.signature.name for e in evidence if e.source != "exit_code"}
     return [e for e in evidence if not present.intersection(e.signature.suppressed_by)]
+
+
+def _explain_symptoms(evidence: list[Evidence]) -> tuple[list[Evidence], float]:
+    """Root cause over symptom: a visible lower-level cause explains the symptoms.
+
+    A failed test run, a crash or a back-off (``role: symptom``) is what a network failure, an
+    exhausted resource, an outage or a wrong setting looks like from above. The best
+    explanation among the other evidence is found first; when it is a credible cause outside
+    code_quality (strength >= CAUSE_FLOOR, seen in the text, not read from an exit code), the
+    symptoms are its consequences: their evidence is dropped and the cause answers. When the
+    best other explanation is itself code (a compile error) or too weak, the symptoms stay and
+    count as they are. An explained symptom still leaves a doubt (the test may really have
+    failed on its own): ``SYMPTOM_DOUBT`` x the strongest symptom's strength, halved when the
+    cause is how the pod ended (node message, pod reason). Returns (evidence, doubt).
+    """
+    symptoms = [e for e in evidence if e.signature.role == "symptom"]
+    others = [e for e in evidence if e.signature.role != "symptom"]
+    if not symptoms or not others:
+        return evidence, 0.0
+    cause = _winner(_strengths(others))
+    shown = [e for e in others if e.signature.name == cause.name and e.source != "exit_code"]
+    if cause.category is Category.CODE_QUALITY or max(
+        (e.strength for e in shown), default=0.0
+    ) < CAUSE_FLOOR:
+        return evidence, 0.0
+    doubt = SYMPTOM_DOUBT * max((e.strength for e in symptoms if e.source != "exit_code"),
+                                default=0.0)  # fmt: skip
+    if any(e.source in ("message", "pod_reason") for e in shown):
+        doubt /= 2
+    return others, doubt
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,8 +53,12 @@ _ERE_FORBIDDEN = re.compile(r"\\[dDsSwWbB0-9]|\(\?|[\t\n\r]")
 _FIELDS = {
     "name", "description", "category", "transient", "severity", "priority", "precision",
     "patterns", "extract", "suppressed_by", "exit_codes", "exit_precision", "pod_reasons",
-    "retry_delay", "hint_ere", "recommendations", "source",
+    "retry_delay", "hint_ere", "recommendations", "source", "role",
 }  # fmt: skip
+#: What a signature's match means: a cause of the failure, a symptom (a failed test run, a
+#: crash, a back-off) that a visible cause explains, or noise (a retried-and-recovered
+#: warning) that only claims its lines so that no other signature reads them as evidence.
+ROLES = ("cause", "symptom", "noise")
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +107,7 @@ class Signature:
     hint_ere: str | None = None
     recommendations: tuple[RecommendationTemplate, ...] = ()
     source: tuple[str, ...] = ()
+    role: str = "cause"  # cause | symptom | noise (ROLES)
     order: int = 0  # declaration order: the last tie-break
 
     @property
@@ -129,6 +134,8 @@ class Signature:
         }
         if self.severity is not None:
             data["severity"] = self.severity.value
+        if self.role != "cause":
+            data["role"] = self.role
         for key in ("extract", "suppressed_by", "exit_codes", "pod_reasons", "source"):
             if getattr(self, key):
                 data[key] = list(getattr(self, key))
@@ -387,6 +394,10 @@ def _build_signature(entry: Any, index: int, label: str, problem: _Problems,
         except ValueError:
             problem("invalid severity", f"{label}.severity", entry["severity"],
                     "one of " + ", ".join(s.value for s in Severity))  # fmt: skip
+    role = entry.get("role", "cause")
+    if role not in ROLES:
+        problem("invalid role", f"{label}.role", role, "one of " + ", ".join(ROLES))
+        role = "cause"
     priority = entry.get("priority", 50)
     if not isinstance(priority, int) or isinstance(priority, bool) or not 0 <= priority <= 100:
         problem("invalid priority", f"{label}.priority", priority, "an integer from 0 to 100")
@@ -450,6 +461,7 @@ def _build_signature(entry: Any, index: int, label: str, problem: _Problems,
         hint_ere=hint_ere,
         recommendations=tuple(recommendations),
         source=tuple(source),
+        role=role,
         order=index,
     )
 
@@ -555,28 +567,36 @@ def _compile_error(regex: str) -> str | None:
 
 
 def wrapper_hints(kb: KnowledgeBase | None = None) -> list[tuple[str, str, bool, str]]:
-    """(signature, category, transient, POSIX ERE) for the stage wrapper, most specific first.
+    """(signature, category, transient, POSIX ERE) for the stage wrapper: causes first, each
+    group most specific first, then symptoms.
 
     The wrapper greps its log tail with each ERE (``grep -E``, case-sensitive) and reports
-    the first match in its termination-message hint.
+    the first match in its termination-message hint; listing causes before symptoms makes a
+    test run that died of a network error hint the network error (root cause over symptom).
+    Noise signatures have no hint.
     """
     kb = kb or builtin()
+    ordered = sorted(kb.by_priority(), key=lambda s: s.role == "symptom")  # stable
     return [
         (s.name, s.category.value, s.transient, s.hint_ere)
-        for s in kb.by_priority()
-        if s.hint_ere
+        for s in ordered
+        if s.hint_ere and s.role != "noise"
     ]
 
 
 def _main(argv: list[str]) -> int:
-    if argv[:1] == ["--compile"]:
-        print(compile_builtin())
-        return 0
-    if argv[:1] == ["--check"]:
-        with open(BUILTIN_YAML, "rb") as handle:
-            kb = build(_parse_document(handle.read(), BUILTIN_YAML), origin=BUILTIN_YAML)
-        print(f"{len(kb)} signatures OK")
-        return 0
+    try:
+        if argv[:1] == ["--compile"]:
+            print(compile_builtin())
+            return 0
+        if argv[:1] == ["--check"]:
+            with open(BUILTIN_YAML, "rb") as handle:
+                kb = build(_parse_document(handle.read(), BUILTIN_YAML), origin=BUILTIN_YAML)
+            print(f"{len(kb)} signatures OK")
+            return 0
+    except ConfigError as exc:  # every problem, one per line, no traceback
+        print(exc, file=sys.stderr)
+        return 1
     print("usage: python -m resilient_templates.runtime.analysis.knowledge --compile|--check",
           file=sys.stderr)  # fmt: skip
     return 2
