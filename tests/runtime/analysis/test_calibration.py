@@ -1,7 +1,10 @@
 """Calibration check on the development examples: confident answers are right answers.
 
 Run with ``-s`` to see the reliability table (confidence bin, answers, accuracy). These are
-development examples (data/dev_examples.yaml); ``make eval`` measures the separate corpus.
+development examples (data/dev_examples.yaml, written from the signatures' message shapes, and
+data/public_examples.yaml, adapted from public failure reports with their sources); the
+signatures were tuned on them, so the figures are a regression gate, not a measurement:
+``make eval`` measures the separate corpus.
 """
 
 from __future__ import annotations
@@ -15,7 +18,11 @@ from resilient_templates.policy.taxonomy import Category
 from resilient_templates.runtime.analysis.analyzer import FailureInput
 from resilient_templates.runtime.analysis.api import analyzer
 
-EXAMPLES = yaml.safe_load((Path(__file__).parent / "data" / "dev_examples.yaml").read_text())
+DATA = Path(__file__).parent / "data"
+EXAMPLES = [
+    *yaml.safe_load((DATA / "dev_examples.yaml").read_text()),
+    *yaml.safe_load((DATA / "public_examples.yaml").read_text()),
+]
 BINS = [(0.0, 0.5), (0.5, 0.7), (0.7, 0.85), (0.85, 0.95), (0.95, 1.0)]
 
 
@@ -96,3 +103,14 @@ def test_most_examples_with_a_cause_are_answered(rows):
     with_cause = [r for r in rows if r["truth"] != "unknown"]
     answered = [r for r in with_cause if r["answer"] != "unknown"]
     assert len(answered) >= 0.85 * len(with_cause)
+
+
+def test_public_examples_name_their_source_and_a_known_label():
+    """Every example adapted from a public report names it, and is labelled in the taxonomy."""
+    public = yaml.safe_load((DATA / "public_examples.yaml").read_text())
+    ids = [e["id"] for e in EXAMPLES]
+    assert len(ids) == len(set(ids)), "example ids must be unique"
+    for example in public:
+        assert example["source"].startswith("https://"), example["id"]
+        assert example["category"] in {c.value for c in Category if c is not Category.UNKNOWN}
+        assert isinstance(example["transient"], bool) and example["note"], example["id"]

@@ -12,7 +12,7 @@ from resilient_templates.runtime.analysis.engine import BLOCK_BYTES, Engine, _bl
 from resilient_templates.runtime.analysis.knowledge import builtin
 
 SAMPLES = yaml.safe_load((Path(__file__).parent / "data" / "signature_samples.yaml").read_text())
-FAILURES = [line for entry in SAMPLES.values() for line in entry["match"]]
+FAILURES = [line for entry in SAMPLES.values() for line in entry.get("match", [])]
 
 
 def _log(lines: int, seed: int, *, noise: bytes | None = None) -> bytes:
@@ -64,10 +64,10 @@ def test_blocks_are_line_aligned_and_cover_the_text():
 
 
 def test_a_line_is_owned_by_its_most_specific_signature():
-    """`npm ERR! code ECONNRESET` belongs to npm-network-error, not connection-reset."""
+    """`npm ERR! code ECONNRESET` belongs to npm-registry-transfer-error, not connection-reset."""
     scan = Engine(builtin()).scan(b"npm ERR! code ECONNRESET\n")
-    assert set(scan.names()) >= {"npm-network-error", "connection-reset"}
-    line, _ = scan.evidence_line("npm-network-error")
+    assert set(scan.names()) >= {"npm-registry-transfer-error", "connection-reset"}
+    line, _ = scan.evidence_line("npm-registry-transfer-error")
     assert line is not None
     assert scan.evidence_line("connection-reset")[0] is None
 
