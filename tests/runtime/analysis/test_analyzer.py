@@ -193,6 +193,21 @@ def test_a_retried_and_recovered_warning_is_not_the_cause():
     assert _verdict(text).category is Category.CODE_QUALITY
 
 
+@pytest.mark.parametrize(
+    ("text", "signature"),
+    [
+        ("2024-03-01T10:00:01.1234567Z FAILED tests/test_app.py::test_index - assert 404 == 200\n",
+         "pytest-failure"),
+        ("#10 79.31 npm ERR! code E404\n#10 79.31 npm ERR! 404 Not Found - GET https://registry.npmjs.org/x\n",
+         "package-not-found"),
+        ("[08:04:29]\terror[E0425]: cannot find value `state` in this scope\n", "rust-compile-error"),
+    ],
+)  # fmt: skip
+def test_collector_prefixes_do_not_hide_line_anchored_messages(text, signature):
+    """GitHub Actions timestamps, BuildKit steps and TeamCity times are stripped before matching."""
+    assert _verdict(text).signature.name == signature
+
+
 # ------------------------------------------------------------------ reached or not (the lead's ruling)
 
 

@@ -49,6 +49,7 @@ examples (``tests/runtime/analysis/test_calibration.py`` prints a reliability ta
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -206,7 +207,7 @@ class Analyzer:
     def _evidence(self, inp: FailureInput) -> list[Evidence]:
         evidence: list[Evidence] = []
         if inp.log:
-            evidence += _line_evidence(self.engine.scan(inp.log), "log")
+            evidence += _line_evidence(self.engine.scan(strip_line_prefixes(inp.log)), "log")
         node = parse_node_message(inp.node_message)
         if node.text:
             data = node.text.encode("utf-8", errors="replace")
@@ -299,6 +300,22 @@ class Analyzer:
 
 
 # --------------------------------------------------------------------------- evidence
+
+#: Prefixes that log collectors put before every line: GitHub Actions timestamps
+#: (``2024-01-02T03:04:05.1234567Z``), BuildKit step and time (``#10 79.31``), TeamCity and
+#: Jenkins times (``[07:51:52]``, ``[2021-07-15T15:51:45Z]``). Signatures anchor at the start of
+#: a line (``^FAILED``, ``^npm ERR!``), so the prefixes are removed before matching.
+_LINE_PREFIX = re.compile(
+    rb"(?m)^(?:[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?Z? "
+    rb"|#[0-9]+ [0-9]+(?:\.[0-9]+)? "
+    rb"|\[[0-9]{2}:[0-9]{2}:[0-9]{2}\][ \t]+"
+    rb"|\[[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z?\][ \t]+)"
+)
+
+
+def strip_line_prefixes(data: bytes) -> bytes:
+    """The log with collector prefixes (timestamps, BuildKit steps) removed from each line."""
+    return _LINE_PREFIX.sub(b"", data)
 
 
 def _line_evidence(scan: Scan, source: str) -> list[Evidence]:
