@@ -15,14 +15,23 @@ exit_code      137, 124, 127... listed by a signature                     exit_p
 
 ``precision`` is each signature's prior: the probability that its category is right when one
 of its patterns matches. Log lines also get a ``recency`` of 0.8 (top of the tail) to 1.0
-(its end): later lines weigh more when explanations compete.
+(its end): later lines weigh more when explanations compete. Collector prefixes (GitHub
+Actions timestamps, BuildKit ``#10 79.31``, ``[07:51:52]``) are stripped from log lines first,
+so that line-anchored patterns see the message.
 
 1. **Lines are explained once.** When several signatures match a line, the most specific
-   (highest priority) owns it; ``npm ERR! code ECONNRESET`` is npm-network-error, not also
-   connection-reset. Each signature's evidence is its latest line that it owns.
+   (highest priority) owns it; ``npm ERR! code ECONNRESET`` is npm-registry-transfer-error,
+   not also connection-reset. Each signature's evidence is its latest line that it owns.
+   ``role: noise`` signatures (``WARNING: Retrying (Retry(total=4...``, ``npm WARN retry``)
+   own their lines but give no evidence: a retried warning is not a cause.
 2. **Consequences are dropped.** A signature's evidence is removed when a signature in its
    ``suppressed_by`` has evidence other than an exit code (``ImagePullBackOff`` after
    ``toomanyrequests``; a 403 next to a GitHub rate limit).
+2b. **Root cause over symptom.** ``role: symptom`` signatures (failed test runs, crashes,
+   back-offs) are dropped when the best of the other explanations is a credible cause outside
+   code_quality (strength >= 0.75): the test run that died of a refused database connection is
+   infrastructure. The answer keeps a doubt: confidence x (1 - 0.25 x the symptom's strength),
+   halved when the cause is how the pod ended (``_explain_symptoms``).
 3. **Per signature**, the best evidence of each source is combined by noisy-OR across sources
    (independent observations of one event), capped at 0.99: the *strength*. The same with
    recency applied is the *score*.
@@ -42,8 +51,9 @@ of its patterns matches. Log lines also get a ``recency`` of 0.8 (top of the tai
    ImagePullBackOff with no cause shown) have a precision below 0.5, so alone they abstain.
 
 The priors were set from how specific each message is and checked on the development
-examples (``tests/runtime/analysis/test_calibration.py`` prints a reliability table);
-``make eval`` measures them on the separate corpus.
+examples (``tests/runtime/analysis/test_calibration.py`` prints a reliability table over
+data/dev_examples.yaml and data/public_examples.yaml, the latter adapted from public reports
+with their sources); ``make eval`` measures them on the separate corpus.
 """
 
 from __future__ import annotations
@@ -313,8 +323,13 @@ _LINE_PREFIX = re.compile(
 )
 
 
+_PREFIX_PROBE = 64 << 10  # a collector prefixes every line: its first 64 KiB tell
+
+
 def strip_line_prefixes(data: bytes) -> bytes:
     """The log with collector prefixes (timestamps, BuildKit steps) removed from each line."""
+    if _LINE_PREFIX.search(data, 0, _PREFIX_PROBE) is None:
+        return data
     return _LINE_PREFIX.sub(b"", data)
 
 
