@@ -94,3 +94,13 @@ def test_every_package_is_listed_in_pyproject():
         for p in SRC.rglob("__init__.py")
     } | {"resilient_templates.stages"}
     assert found == listed
+
+
+def test_runtime_taxonomy_import_does_not_load_the_whole_policy_core():
+    """The runtime's taxonomy import leaves retry/breaker/resources unloaded (PEP 562 lazy core)."""
+    code = (
+        "import sys, resilient_templates.policy.taxonomy\n"
+        "print(sorted(m for m in sys.modules if m.startswith('resilient_templates.policy.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['resilient_templates.policy.taxonomy']"
