@@ -78,18 +78,25 @@ def test_confidence_is_a_probability():
 
 
 def test_below_the_threshold_the_answer_is_unknown_with_the_guess_kept():
-    """A weak match (CrashLoopBackOff alone) abstains: unknown, no signature, guess kept."""
-    verdict = _verdict("postgres-0   0/1   CrashLoopBackOff   5   3m\n")
+    """A weak match (ImagePullBackOff with no cause shown) abstains: unknown, guess kept."""
+    verdict = _verdict('Normal  BackOff  12s (x2 over 38s)  kubelet  Back-off pulling image "app:1.2"\n')
     assert verdict.category is Category.UNKNOWN and verdict.signature is None
-    assert verdict.guess.name == "crash-loop-backoff"
+    assert verdict.guess.name == "image-pull-backoff"
     assert verdict.guess_confidence < 0.5
+
+
+def test_a_crash_loop_with_no_cause_shown_is_a_low_confidence_infrastructure_answer():
+    """LABELLING.md: CrashLoopBackOff with no visible inner cause is infrastructure (not retried)."""
+    verdict = _verdict("postgres-0   0/1   CrashLoopBackOff   5   3m\n")
+    assert verdict.category is Category.INFRASTRUCTURE and not verdict.transient
+    assert 0.5 <= verdict.confidence < 0.8
 
 
 @pytest.mark.parametrize(("threshold", "known"), [(0.0, True), (0.4, True), (0.5, False), (1.0, False)])
 def test_the_threshold_decides_between_an_answer_and_unknown(threshold, known):
     """The same evidence is answered or not depending on the configured threshold."""
     an = Analyzer(threshold=threshold)
-    verdict, _h, _n = an.classify(FailureInput(log=b"Back-off restarting failed container\n"))
+    verdict, _h, _n = an.classify(FailureInput(log=b'Back-off pulling image "app:1.2"\n'))
     assert (verdict.category is not Category.UNKNOWN) is known
 
 

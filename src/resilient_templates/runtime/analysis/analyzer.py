@@ -47,8 +47,9 @@ so that line-anchored patterns see the message.
    the remaining gap: ``c + (1 - c) x (min(0.25, 0.05 n) + 0.05 if a resolution was
    recorded)``, never above 0.99.
 7. **Below the threshold** (default 0.5) the category is ``unknown`` and no signature is
-   named; the best guess stays in the description. Generic signatures (CrashLoopBackOff,
-   ImagePullBackOff with no cause shown) have a precision below 0.5, so alone they abstain.
+   named; the best guess stays in the description. Generic signatures (ImagePullBackOff with
+   no cause shown) have a precision below 0.5, so alone they abstain; CrashLoopBackOff alone
+   answers infrastructure at about 0.55, as LABELLING.md labels a crash loop with no cause.
 
 The priors were set from how specific each message is and checked on the development
 examples (``tests/runtime/analysis/test_calibration.py`` prints a reliability table over
