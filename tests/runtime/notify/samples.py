@@ -15,8 +15,8 @@ from resilient_templates.runtime.model import (
 )
 from resilient_templates.runtime.notify.notification import (
     Notification,
+    group_key,
     highest_severity,
-    incident_key,
 )
 
 CREATED = "2026-09-01T12:00:00Z"
@@ -103,7 +103,8 @@ def make_notification(
         )
     return Notification(
         kind=kind,
-        incident_key=incident_key(receiver, labels),
+        incident_key=group_key(receiver, labels),
+        group_key=group_key(receiver, labels),
         receiver=receiver,
         group_labels=labels,
         analyses=analyses,

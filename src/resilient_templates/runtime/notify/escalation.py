@@ -36,6 +36,7 @@ from ..model import FailureAnalysis
 from ..store import Store, Tx
 from . import outbox
 from .grouping import rfc3339
+from .notification import Notification
 from .plan import Plan
 
 __all__ = [
@@ -128,11 +129,11 @@ def fire(store: Store, plan: Plan, incident: str, rule: int, *, now: float) -> l
             return []
         analyses, count = _open_analyses(tx, incident, plan.defaults.max_alerts)
         kind = "escalation" if sent == 0 else "reminder"
-        notification = outbox.make_notification(
+        notification = Notification(
             kind=kind, incident_key=incident, receiver=receiver,
             group_labels=json.loads(group_labels), analyses=analyses, severity=Severity(severity),
             title=title, created_at=rfc3339(now), escalation_level=int(level), repeat=int(sent),
-            count=count,
+            count=count, group_key=group_key,
         )  # fmt: skip
         ids = _enqueue_all(tx, plan, notification, json.loads(channels), now)
         sent = int(sent) + 1
@@ -161,19 +162,18 @@ def _open_analyses(tx: Tx, incident: str, limit: int) -> tuple[tuple[FailureAnal
 
 
 def _enqueue_all(
-    tx: Tx, plan: Plan, notification: object, channels: list[str], now: float
+    tx: Tx, plan: Plan, notification: Notification, channels: list[str], now: float
 ) -> list[int]:
-    encoded = outbox.encode_notification(notification)  # type: ignore[arg-type]
+    encoded = outbox.encode_notification(notification)
     ids = []
     for name in channels:
         channel = plan.channels.get(name)
         if channel is None or not channel.enabled:
             continue
         row = outbox.enqueue(
-            tx, idempotency_key=outbox.message_key(notification, name),  # type: ignore[arg-type]
-            channel=name, channel_type=channel.type, receiver=notification.receiver,  # type: ignore[attr-defined]
-            incident=notification.incident_key, kind=notification.kind,  # type: ignore[attr-defined]
-            notification=encoded, now=now,
+            tx, idempotency_key=notification.idempotency_key(name), channel=name,
+            channel_type=channel.type, receiver=notification.receiver,
+            incident=notification.incident_key, kind=notification.kind, notification=encoded, now=now,
         )  # fmt: skip
         if row is not None:
             ids.append(row)
@@ -198,13 +198,13 @@ def acknowledge(store: Store, plan: Plan, incident: str, *, by: str, now: float)
     with store.transaction() as tx:
         tx.lock(f"notify_incident:{incident}")
         row = tx.execute(
-            "SELECT state, acked_by, acked_at, receiver, group_labels, severity, title "
+            "SELECT state, acked_by, acked_at, receiver, group_labels, severity, title, group_key "
             "FROM notify_incidents WHERE incident = ?",
             (incident,),
         ).fetchone()
         if row is None:
             raise LookupError(f"no incident {incident!r} in the state store")
-        state, acked_by, acked_at, receiver, group_labels, severity, title = row
+        state, acked_by, acked_at, receiver, group_labels, severity, title, group_key = row
         if state == "acknowledged":
             return AckResult(incident, "already-acknowledged", acked_by, acked_at)
         if state == "resolved":
@@ -221,10 +221,11 @@ def acknowledge(store: Store, plan: Plan, incident: str, *, by: str, now: float)
         )
         outbox.audit(tx, at=now, event="ack", incident=incident, actor=by)
         pagers = _channels_told(tx, incident, channel_type="pagerduty")
-        notification = outbox.make_notification(
+        notification = Notification(
             kind="acknowledged", incident_key=incident, receiver=receiver,
             group_labels=json.loads(group_labels), analyses=(), severity=Severity(severity),
             title=f"{title} (acknowledged by {by})", created_at=rfc3339(now), count=0,
+            group_key=group_key,
         )  # fmt: skip
         ids = _enqueue_all(tx, plan, notification, pagers, now)
     return AckResult(incident, "acknowledged", by, now, tuple(ids))
@@ -341,10 +342,10 @@ def _resolve_group(
             (current,),
         ).fetchall()
         analyses = tuple(FailureAnalysis.from_json(r[0]) for r in every[: plan.defaults.max_alerts])
-        notification = outbox.make_notification(
+        notification = Notification(
             kind="resolved", incident_key=current, receiver=receiver,
             group_labels=json.loads(group_labels), analyses=analyses, severity=Severity(info[1]),
-            title=info[2], created_at=rfc3339(now), count=len(every),
+            title=info[2], created_at=rfc3339(now), count=len(every), group_key=key,
         )  # fmt: skip
         ids = _enqueue_all(tx, plan, notification, _channels_told(tx, current), now)
     return ResolveResult(current, closed=True, notified=bool(ids), outbox_ids=tuple(ids))

@@ -3,7 +3,7 @@
 An *alert* is one routed failure: a ``FailureAnalysis`` that a route sent to a receiver. Its
 *fingerprint* is a hash of its labels (``FailureAnalysis.labels()``), so the same workflow
 failing the same way twice is the same alert. Alerts with the same route, receiver and
-``group_by`` label values form a *group* (key: ``notification.incident_key(...)``). While a
+``group_by`` label values form a *group* (key: ``notification.group_key(...)``). While a
 group has unresolved alerts it has one open *incident*, whose short id (10 chars of
 ``[a-z2-7]``) is printed in every message and is what ``resilient-runtime ack`` takes; it is
 also the PagerDuty ``dedup_key``.
@@ -43,7 +43,7 @@ from typing import Any
 from ...policy.taxonomy import Severity
 from ..model import FailureAnalysis
 from ..store import Store, Tx
-from .notification import incident_key as group_key_of
+from .notification import group_key as group_key_of
 from .routing import RouteMatch
 
 __all__ = [

@@ -22,20 +22,21 @@ __all__ = [
     "Notification",
     "OutboundMessage",
     "SendResult",
+    "group_key",
     "highest_severity",
     "idempotency_key",
-    "incident_key",
 ]
 
 #: The kinds of notification, in the order an incident lives through them.
 KINDS = ("firing", "escalation", "reminder", "acknowledged", "resolved")
 
 
-def incident_key(receiver: str, group_labels: Mapping[str, str], route_key: str = "") -> str:
-    """A stable id for the incident of one group: a hash of route, receiver and group labels.
+def group_key(receiver: str, group_labels: Mapping[str, str], route_key: str = "") -> str:
+    """The stable key of one aggregation group: a hash of route, receiver and group labels.
 
     Alertmanager keys a group by route and group labels; the receiver is part of the route.
-    ``route_key`` keeps two routes to the same receiver apart (empty when not needed).
+    ``route_key`` keeps two routes to the same receiver apart (empty when not needed). The
+    key outlives incidents: every incident of the group (one per episode) shares it.
     """
     canonical = json.dumps(
         [route_key, receiver, sorted(group_labels.items())], separators=(",", ":"), ensure_ascii=False
@@ -44,10 +45,14 @@ def incident_key(receiver: str, group_labels: Mapping[str, str], route_key: str 
 
 
 def idempotency_key(
-    incident: str, kind: str, escalation_level: int, repeat: int, channel: str
+    incident: str, kind: str, escalation_level: int, repeat: int, channel: str, sequence: int = 0
 ) -> str:
-    """Unique per (incident, kind, escalation level, repeat, channel): the outbox dedup key."""
+    """Unique per (incident, kind, escalation level, repeat, sequence, channel): the outbox
+    dedup key. ``sequence`` enters only when non-zero, so a group's first message keeps the
+    key it always had."""
     canonical = f"{incident}\x1f{kind}\x1f{escalation_level}\x1f{repeat}\x1f{channel}"
+    if sequence:
+        canonical += f"\x1f{sequence}"
     return hashlib.sha256(canonical.encode()).hexdigest()[:40]
 
 
@@ -61,7 +66,7 @@ def highest_severity(analyses: tuple[FailureAnalysis, ...]) -> Severity:
 @dataclass(frozen=True, slots=True)
 class Notification:
     kind: str  # "firing" | "escalation" | "reminder" | "acknowledged" | "resolved"
-    incident_key: str  # stable id of the incident/group (hash of receiver + group labels)
+    incident_key: str  # the incident's short id (10 chars [a-z2-7]); PagerDuty dedup_key
     receiver: str  # receiver name from the config
     group_labels: Mapping[str, str]  # the group_by label values (Alertmanager semantics)
     analyses: tuple[FailureAnalysis, ...]  # >= 1 for firing/escalation/reminder
@@ -71,6 +76,8 @@ class Notification:
     escalation_level: int = 0  # 0 initial, 1.. escalations
     repeat: int = 0  # reminder number
     count: int = 1  # group size (may exceed len(analyses) when truncated)
+    sequence: int = 0  # firing only: 0 first message, 1, 2, ... group updates (group_interval)
+    group_key: str = ""  # the group's stable key (``group_key()``); outlives the incident
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -80,7 +87,7 @@ class Notification:
 
     def idempotency_key(self, channel: str) -> str:
         return idempotency_key(
-            self.incident_key, self.kind, self.escalation_level, self.repeat, channel
+            self.incident_key, self.kind, self.escalation_level, self.repeat, channel, self.sequence
         )
 
     @property

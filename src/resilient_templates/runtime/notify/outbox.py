@@ -11,7 +11,8 @@ A row's life: ``pending`` → ``sending`` (claimed by one process until ``lease_
   that dies at any point leaves the row ``pending`` or ``sending``; once the lease has expired
   the next ``tick`` (or ``notify``) claims it again.
 * *Nothing is enqueued twice.* ``idempotency_key`` is unique: enqueueing the same
-  (incident, kind, escalation level, repeat, sequence, channel) again is a no-op.
+  (incident, kind, escalation level, repeat, sequence, channel) again is a no-op
+  (``Notification.idempotency_key``).
 * *Nothing is sent twice after a restart, except in one window.* A row is claimed by one
   process at a time (a conditional UPDATE; an expired lease is the only way to take over). The
   window: the provider accepted the request but the process died (or lost the store) before
@@ -53,8 +54,6 @@ __all__ = [
     "decode_notification",
     "encode_notification",
     "enqueue",
-    "make_notification",
-    "message_key",
     "migrate",
     "next_due",
     "redact_line",
@@ -274,25 +273,6 @@ def dumps(value: Any) -> str:
 
 
 # --------------------------------------------------------------------------- notifications
-
-_HAS_SEQUENCE = "sequence" in Notification.__dataclass_fields__
-
-
-def make_notification(*, sequence: int = 0, **fields: Any) -> Notification:
-    """A ``Notification``; ``sequence`` is passed on when the dataclass has that field."""
-    if _HAS_SEQUENCE:
-        fields["sequence"] = sequence
-    return Notification(**fields)
-
-
-def message_key(notification: Notification, channel: str, *, sequence: int = 0) -> str:
-    """The outbox key of ``notification`` on ``channel``: the notification's idempotency key,
-    made unique per group update (``sequence``) when ``Notification`` does not carry it."""
-    key = notification.idempotency_key(channel)
-    if sequence and not _HAS_SEQUENCE:
-        key = hashlib.sha256(f"{key}#{sequence}".encode()).hexdigest()[:40]
-    return key
-
 
 def fallback_key(original_key: str, channel: str) -> str:
     """The outbox key of the fallback copy of message ``original_key`` on ``channel``."""

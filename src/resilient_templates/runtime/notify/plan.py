@@ -190,10 +190,6 @@ class RoutePlan:
     key: str = "{}"
     path: str = "route"
 
-    @property
-    def group_by_all(self) -> bool:
-        return self.group_by is None
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "receiver": self.receiver,

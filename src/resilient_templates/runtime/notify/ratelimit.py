@@ -3,7 +3,7 @@
 **Guarantee.** A channel with a budget of B messages per window W (``Budget.per_second(rate)``:
 Slack 1/s, PagerDuty 2/s, …) never has more than B of its requests *arrive at the provider* in
 any window of length W, however many processes send at once, provided every sender holds a
-permit (``RateLimiter.acquire``) while it sends and each send is shorter than its lease.
+permit (``RateLimiter.try_acquire``) while it sends and each send is shorter than its lease.
 
 **How.** Each channel has B *send slots* in the store. A send takes a free slot before it starts;
 the slot stays busy until W after the sender saw the response (``release``), or, if the sender
@@ -30,7 +30,6 @@ Tables (component ``notify_ratelimit``): ``notify_rate_slots`` and ``notify_rate
 from __future__ import annotations
 
 import math
-import random
 import time
 import uuid
 from collections.abc import Callable
@@ -130,21 +129,6 @@ class RateLimiter:
                 (channel, slot, holder, until),
             )
         return Permit(channel=channel, slot=slot, holder=holder, window=budget.window)
-
-    def acquire(
-        self, channel: str, budget: Budget, *, lease: float, max_wait: float
-    ) -> Permit | float:
-        """Like ``try_acquire`` but waits up to ``max_wait`` seconds; returns the remaining wait."""
-        deadline = self.clock() + max_wait
-        while True:
-            got = self.try_acquire(channel, budget, lease=lease)
-            if isinstance(got, Permit):
-                return got
-            now = self.clock()
-            if now + got > deadline:
-                return got
-            # a little jitter so that waiting processes do not all wake at the same instant
-            self.sleep(got + random.uniform(0, min(0.005, budget.window / 20)))
 
     def release(self, permit: Permit) -> None:
         """The response arrived (or the send failed): the slot is busy for one more window."""

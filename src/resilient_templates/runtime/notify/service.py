@@ -31,6 +31,7 @@ from ..store import Store
 from . import escalation, grouping, outbox, ratelimit, routing
 from .deliver import Deliverer, DeliveryReport
 from .grouping import Alert
+from .notification import Notification
 from .plan import Plan
 
 __all__ = [
@@ -251,19 +252,18 @@ class NotifyService:
             flushed = grouping.flush(tx, key, now=now, max_alerts=self.plan.defaults.max_alerts)
             if flushed is None:
                 return ids
-            notification = outbox.make_notification(
+            notification = Notification(
                 kind="firing", incident_key=flushed.incident, receiver=flushed.receiver,
                 group_labels=flushed.group_labels, analyses=flushed.analyses,
                 severity=flushed.severity, title=flushed.title, created_at=grouping.rfc3339(now),
-                count=flushed.count, sequence=flushed.sequence,
+                count=flushed.count, sequence=flushed.sequence, group_key=flushed.group_key,
             )  # fmt: skip
             encoded = outbox.encode_notification(notification)
             receiver = self.plan.receivers.get(flushed.receiver)
             channels = self.plan.channels_of(flushed.receiver) if receiver else ()
             for channel in channels:
                 row = outbox.enqueue(
-                    tx, idempotency_key=outbox.message_key(notification, channel.name,
-                                                           sequence=flushed.sequence),
+                    tx, idempotency_key=notification.idempotency_key(channel.name),
                     channel=channel.name, channel_type=channel.type, receiver=flushed.receiver,
                     incident=flushed.incident, kind="firing", notification=encoded, now=now,
                 )  # fmt: skip

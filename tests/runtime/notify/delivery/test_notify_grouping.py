@@ -11,6 +11,7 @@ import threading
 from delivery_helpers import T0, analysis, channel, make_plan, rows
 
 from resilient_templates.policy.taxonomy import Severity
+from resilient_templates.runtime.notify.notification import idempotency_key
 from resilient_templates.runtime.notify.service import NotifyService
 
 BY_SIGNATURE = {"group_by": ["signature"], "group_wait": "30s", "group_interval": "5m", "repeat_interval": "4h"}
@@ -178,3 +179,34 @@ def test_tick_loop_flushes_what_comes_due_during_its_minute(store, clock, slack_
     report = service.tick_loop(duration=60)
     assert report.flushed == 1 and len(report.delivery.sent) == 1
     assert clock.now >= T0 + 60
+
+
+def test_a_group_update_carries_its_sequence_in_its_key(store, clock, slack_server):
+    """The second message of a group is Notification.sequence 1, and its outbox key is that
+    notification's own idempotency key (no key derived outside the Notification)."""
+    plan = _plan(slack_server, **{**BY_SIGNATURE, "group_wait": "0s"})
+    service = NotifyService(store, plan, clock=clock, sleep=clock.sleep)
+    service.notify([analysis("wf-a")])
+    clock.advance(301)
+    service.notify([analysis("wf-b")])
+    (incident, first_key), (_, second_key) = rows(
+        store, "SELECT incident, idempotency_key FROM notify_outbox ORDER BY id"
+    )
+    assert first_key == idempotency_key(incident, "firing", 0, 0, "chat")
+    assert second_key == idempotency_key(incident, "firing", 0, 0, "chat", sequence=1)
+    assert [r.json["text"] for r in slack_server.wait_for(2)][1].startswith("[FIRING:2]")
+
+
+def test_webhook_group_key_is_stable_across_incidents(store, clock, webhook_server):
+    """The webhook's groupKey names the group (the same for each of its incidents, as in
+    Alertmanager); incidentKey names the incident."""
+    plan = make_plan([channel("hook", webhook_server, rate=100)], {"team": ["hook"]})
+    service = NotifyService(store, plan, clock=clock, sleep=clock.sleep)
+    service.notify([analysis()])
+    clock.advance(60)
+    service.resolve(workflow="release-7f3k2")
+    clock.advance(60)
+    service.notify([analysis()])
+    firing = [r.json for r in webhook_server.wait_for(3) if r.json["kind"] == "firing"]
+    assert len(firing) == 2 and firing[0]["groupKey"] == firing[1]["groupKey"]
+    assert firing[0]["incidentKey"] != firing[1]["incidentKey"]

@@ -1,6 +1,8 @@
 """A generic signed JSON webhook, shaped like Alertmanager's webhook payload.
 
-Body: ``version``, ``groupKey``, ``status`` (firing/resolved), ``kind``, ``receiver``,
+Body: ``version``, ``groupKey`` (the group's stable key, shared by every incident of the
+group, as Alertmanager's), ``incidentKey`` (this incident's id, what ``ack`` takes),
+``status`` (firing/resolved), ``kind``, ``receiver``,
 ``groupLabels``, ``commonLabels``, ``title``, ``severity``, ``truncatedAlerts`` and
 ``alerts[]`` (labels, startsAt, generatorURL, fingerprint and the full ``analysis``).
 ``max_alerts`` (0 = all) caps ``alerts`` as in Alertmanager; the body stays under
@@ -153,7 +155,8 @@ class WebhookChannel(ChannelBase):
             )
         return {
             "version": VERSION,
-            "groupKey": notification.incident_key,
+            "groupKey": notification.group_key or notification.incident_key,
+            "incidentKey": notification.incident_key,
             "status": status,
             "kind": notification.kind,
             "receiver": notification.receiver,
