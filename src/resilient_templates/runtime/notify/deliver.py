@@ -43,7 +43,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from ...policy.retry import Exponential, Jitter, Retry
-from ..store import Store
+from ..store import Store, Tx
 from . import outbox
 from .notification import OutboundMessage, SendResult
 from .plan import DeliveryDefaults, Plan
@@ -94,11 +94,12 @@ class DeliveryReport:
     failed: list[str] = field(default_factory=list)
     fallbacks: list[str] = field(default_factory=list)
     undeliverable: list[str] = field(default_factory=list)
+    late: list[str] = field(default_factory=list)  # results that came after our lease expired
     attempts: int = 0
     pending: int = 0  # rows of this run left for ``tick`` (deferred past ``until``)
 
     def merge(self, other: DeliveryReport) -> None:
-        for name in ("sent", "retried", "failed", "fallbacks", "undeliverable"):
+        for name in ("sent", "retried", "failed", "fallbacks", "undeliverable", "late"):
             getattr(self, name).extend(getattr(other, name))
         self.attempts += other.attempts
         self.pending = other.pending
@@ -181,6 +182,9 @@ class Deliverer:
         except Exception as exc:  # a template bug must not stop the other messages
             error = f"render failed: {type(exc).__name__}: {exc}"
             return None, self._finish(item, SendResult(ok=False, error=error), report, latency_ms=None)
+        if message is None:  # the lease expired while rendering: the row is someone else's
+            report.late.append(item.idempotency_key)
+            return None, []
         budget = Budget.per_second(getattr(channel, "rate_per_second", 1.0) or 1.0)
         permit = self.limiter.try_acquire(channel.name, budget, lease=self.policy.timeout + 1.0)
         if not isinstance(permit, Permit):
@@ -207,15 +211,22 @@ class Deliverer:
             self._channels[name] = build_channel(plan, templates_dir=self.plan.templates_dir)
         return self._channels[name]
 
-    def _message(self, item: outbox.OutboxItem, channel: object) -> OutboundMessage:
-        """The rendered message: rendered once at first claim and kept, so retries are identical."""
+    def _message(self, item: outbox.OutboxItem, channel: object) -> OutboundMessage | None:
+        """The rendered message: rendered once at first claim and kept, so retries are identical.
+        None when the row is no longer ours (our lease expired while rendering)."""
         if item.message is not None:
             return OutboundMessage.from_json(item.message)
         notification = outbox.decode_notification(item.notification)
         message = channel.render(notification)  # type: ignore[attr-defined]
         stored = dataclasses.replace(message, idempotency_key=item.idempotency_key).to_json()
         with self.store.transaction() as tx:
-            tx.execute("UPDATE notify_outbox SET message = ? WHERE id = ?", (stored, item.id))
+            tx.execute(
+                "UPDATE notify_outbox SET message = ? "
+                "WHERE id = ? AND state = 'sending' AND lease_owner = ?",
+                (stored, item.id, self.owner),
+            )
+            if tx.rowcount != 1:
+                return None
         return OutboundMessage.from_json(stored)  # what retries will read: the same bytes
 
     def _defer(self, item: outbox.OutboxItem, wait: float) -> None:
@@ -234,7 +245,13 @@ class Deliverer:
         *,
         latency_ms: float | None,
     ) -> list[int]:
-        """Record the attempt and move the row on (sent / retry / failed + fallback)."""
+        """Record the attempt and move the row on (sent / retry / failed + fallback).
+
+        Every transition is conditional on this process still holding the row
+        (``state = 'sending' AND lease_owner = <us>``): a holder whose lease expired while it
+        was sending must not overwrite what the new holder decided. Its late result changes
+        no row, is audited (``ignored``) and enqueues no fallback.
+        """
         now = self.clock()
         attempts = item.attempts + (1 if latency_ms is not None else 0)
         error = outbox.redact_line(result.error) if result.error else None
@@ -247,36 +264,39 @@ class Deliverer:
                     ok=result.ok, latency_ms=round(latency_ms, 3), error=result.error,
                 )  # fmt: skip
             if result.ok:
-                tx.execute(
-                    "UPDATE notify_outbox SET state = 'sent', sent_at = ?, attempts = ?, "
-                    "last_status = ?, last_error = NULL, provider_ref = ?, lease_owner = NULL, "
-                    "lease_until = NULL WHERE id = ?",
-                    (now, attempts, result.status, result.provider_ref, item.id),
-                )
-                report.sent.append(item.idempotency_key)
+                if self._move(
+                    tx, item, "state = 'sent', sent_at = ?, attempts = ?, last_status = ?, "
+                    "last_error = NULL, provider_ref = ?",
+                    (now, attempts, result.status, result.provider_ref), now=now,
+                ):  # fmt: skip
+                    report.sent.append(item.idempotency_key)
+                else:
+                    report.late.append(item.idempotency_key)
                 return new_ids
             if result.retryable and attempts < self.policy.retry.max_attempts:
                 if result.retry_after is not None:
                     delay = min(result.retry_after, self.policy.max_retry_after)
                 else:
                     delay = self.policy.backoff(attempts, self.rng)
-                tx.execute(
-                    "UPDATE notify_outbox SET state = 'pending', attempts = ?, next_attempt_at = ?, "
-                    "last_status = ?, last_error = ?, lease_owner = NULL, lease_until = NULL "
-                    "WHERE id = ? AND state = 'sending'",
-                    (attempts, now + delay, result.status, error, item.id),
-                )
+                if not self._move(
+                    tx, item, "state = 'pending', attempts = ?, next_attempt_at = ?, "
+                    "last_status = ?, last_error = ?",
+                    (attempts, now + delay, result.status, error), now=now,
+                ):  # fmt: skip
+                    report.late.append(item.idempotency_key)
+                    return new_ids
                 report.retried.append(item.idempotency_key)
                 log.info(
                     "notify: %s on %s failed (attempt %d): %s; retry in %.2fs",
                     item.kind, item.channel, attempts, error or result.status, delay,
                 )
                 return new_ids
-            tx.execute(
-                "UPDATE notify_outbox SET state = 'failed', attempts = ?, last_status = ?, "
-                "last_error = ?, lease_owner = NULL, lease_until = NULL WHERE id = ?",
-                (attempts, result.status, error, item.id),
-            )
+            if not self._move(
+                tx, item, "state = 'failed', attempts = ?, last_status = ?, last_error = ?",
+                (attempts, result.status, error), now=now,
+            ):  # fmt: skip
+                report.late.append(item.idempotency_key)
+                return new_ids
             report.failed.append(item.idempotency_key)
             outbox.audit(
                 tx, at=now, event="failed", incident=item.incident, channel=item.channel,
@@ -294,6 +314,29 @@ class Deliverer:
                 f"; fallback to {len(new_ids)} channel(s)" if new_ids else "; no fallback left",
             )
         return new_ids
+
+    def _move(
+        self, tx: Tx, item: outbox.OutboxItem, assignments: str, params: tuple[object, ...],
+        *, now: float,
+    ) -> bool:  # fmt: skip
+        """Apply ``assignments`` to the row if we still hold it; audit a late result if not."""
+        tx.execute(
+            f"UPDATE notify_outbox SET {assignments}, lease_owner = NULL, lease_until = NULL "
+            "WHERE id = ? AND state = 'sending' AND lease_owner = ?",
+            (*params, item.id, self.owner),
+        )
+        if tx.rowcount == 1:
+            return True
+        outbox.audit(
+            tx, at=now, event="ignored", incident=item.incident, channel=item.channel,
+            idempotency_key=item.idempotency_key,
+            error="late result ignored: the lease expired and another process holds or finished the row",
+        )  # fmt: skip
+        log.warning(
+            "notify: late result for %s on %s ignored: its lease expired (another process took it)",
+            item.kind, item.channel,
+        )
+        return False
 
     def _enqueue_fallback(self, tx: object, item: outbox.OutboxItem, now: float) -> list[int]:
         receiver = self.plan.receivers.get(item.receiver)

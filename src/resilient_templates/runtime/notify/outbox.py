@@ -25,7 +25,10 @@ A row's life: ``pending`` → ``sending`` (claimed by one process until ``lease_
   at-least-once, like Alertmanager's notification log, and the window is one HTTP response long.
   The same holds for a process that stalls (CPU starvation, a paused pod) longer than its lease
   (``defaults.lease``, at least twice the send timeout): it is taken for dead and the row is
-  claimed again, so its late send can be a second copy with the same key.
+  claimed again, so its late send can be a second copy with the same key. Its late *result*
+  changes nothing: every transition out of ``sending`` is conditional on ``lease_owner``
+  still being the process that reports it, so the stalled process can neither overwrite the
+  new holder's ``sent`` nor enqueue a fallback (the deliverer audits it as ``ignored``).
 
 Audit: ``notify_audit`` records every attempt (time, channel, status, latency, redacted error)
 and every human action (ack, resolve). Tables (component ``notify_outbox``): ``notify_outbox``,

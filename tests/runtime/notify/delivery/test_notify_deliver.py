@@ -12,7 +12,8 @@ import pytest
 from delivery_helpers import T0, analysis, channel, make_plan, rows
 from servers import Fault
 
-from resilient_templates.runtime.notify.deliver import DeliveryPolicy
+from resilient_templates.runtime.notify import outbox
+from resilient_templates.runtime.notify.deliver import Deliverer, DeliveryPolicy, DeliveryReport
 from resilient_templates.runtime.notify.outbox import redact_line
 from resilient_templates.runtime.notify.service import NotifyService
 
@@ -198,3 +199,25 @@ def test_email_451_is_retried_and_the_resend_keeps_its_message_id(store, clock, 
     (message,) = smtp_server.received()
     (key,) = rows(store, "SELECT idempotency_key FROM notify_outbox")[0]
     assert message.tls and message.auth_user == "rt" and key in message.message_id
+
+
+def test_a_late_result_after_the_lease_expired_changes_nothing(store, clock, slack_server, webhook_server):
+    """A holder whose lease expired cannot overwrite the new holder's result: its late failure
+    changes no row, is audited as ignored and enqueues no fallback."""
+    plan = make_plan([channel("slack", slack_server), channel("hook", webhook_server)],
+                     {"team": (["slack"], "spare"), "spare": ["hook"]})  # fmt: skip
+    service = _service(store, clock, plan)
+    slack_server.script(Fault.drop())
+    service.notify([analysis()])  # the first attempt is dropped: the row waits for its retry
+    clock.advance(60)
+    stalled = Deliverer(store, plan, owner="stalled", clock=clock, sleep=clock.sleep)
+    (item,) = outbox.claim(store, owner="stalled", now=clock(), lease=stalled.policy.lease)
+    clock.advance(stalled.policy.lease + 1)  # the stalled holder is taken for dead
+    assert len(Deliverer(store, plan, owner="new", clock=clock, sleep=clock.sleep).run().sent) == 1
+    clock.advance(5)  # past the channel's rate-limit window
+    slack_server.script(Fault.error(404))
+    stalled._process(item, DeliveryReport())  # it wakes up; its own send is refused for good
+    assert rows(store, "SELECT channel, state, lease_owner FROM notify_outbox") == [("slack", "sent", None)]
+    (ignored,) = rows(store, "SELECT error FROM notify_audit WHERE event = 'ignored'")
+    assert ignored[0].startswith("late result ignored")
+    assert webhook_server.received() == []
