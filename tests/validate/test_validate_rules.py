@@ -31,9 +31,18 @@ spec:
       tasks:
       - name: work
         template: work
+        arguments:
+          parameters:
+          - name: message
+            value: "{{workflow.parameters.run-id}}"
       - name: report
         template: work
         depends: work.Failed || work.Succeeded
+        when: "'{{tasks.work.outputs.result}}' != 'approve-it'"
+        arguments:
+          parameters:
+          - name: message
+            value: "{{tasks.work.outputs.result}}"
         hooks:
           exit:
             template: work
@@ -41,9 +50,14 @@ spec:
             expression: tasks["work"].status == "Running"
             template: work
   - name: work
+    inputs:
+      parameters:
+      - name: message
+        default: hello
     retryStrategy:
       limit: "2"
       retryPolicy: Always
+      expression: lastRetry.status == "Error" || asInt(lastRetry.exitCode) == 75
       backoff:
         duration: "10s"
         factor: "2"
@@ -74,11 +88,17 @@ spec:
           value: "{{duration}}"
     activeDeadlineSeconds: 300
     timeout: 5m
+    volumes:
+    - name: scratch
+      emptyDir: {}
     container:
       image: busybox
-      command: [sh, -c, "exit 0"]
+      command: [sh, -c, "echo {{inputs.parameters.message}}"]
       resources:
         requests: {cpu: 1, memory: 64Mi}
+      volumeMounts:
+      - name: scratch
+        mountPath: /scratch
   - name: gate
     suspend:
       duration: "3600"
@@ -86,6 +106,17 @@ spec:
     steps:
     - - name: first
         template: work
+        arguments:
+          parameters:
+          - name: message
+            value: "{{workflow.parameters.run-id}}"
+    - - name: second
+        template: work
+        when: "{{steps.first.outputs.result}} == ok"
+        arguments:
+          parameters:
+          - name: message
+            value: "{{steps.first.outputs.result}}"
 """
 
 CRON = """
@@ -193,7 +224,15 @@ CASES = [
     Case(
         "workflow-deadline-string",
         lambda d: d["spec"].update(activeDeadlineSeconds="600"),
-        (("spec.activeDeadlineSeconds", 'wrong type (got "600"; expected integer)', "schema"),),
+        (
+            (
+                "spec.activeDeadlineSeconds",
+                "the workflow's activeDeadlineSeconds must be a JSON integer (int64), unlike the template field; "
+                'the API server and the controller reject anything else (got "600"; expected an integer number '
+                "of seconds such as 600)",
+                "active-deadline",
+            ),
+        ),
         True,
     ),
     Case(
@@ -676,6 +715,10 @@ def test_policy_rules_are_the_ones_argo_itself_accepts() -> None:
 
 GOOD_VARIANTS = {
     "templated-values-are-left-to-argo": lambda d: (
+        work(d)["inputs"]["parameters"].extend(
+            {"name": n, "default": "1"} for n in ("retries", "factor", "budget", "timeout", "key", "age", "deadline")
+        ),
+        work(d).update(activeDeadlineSeconds="{{inputs.parameters.deadline}}"),
         work(d)["retryStrategy"].update(limit="{{inputs.parameters.retries}}"),
         backoff(d).update(factor="{{inputs.parameters.factor}}", maxDuration="{{inputs.parameters.budget}}"),
         work(d).update(timeout="{{inputs.parameters.timeout}}"),

@@ -12,10 +12,15 @@ that is said loudly: a warning from ``validate_documents``, ``Report.schema_skip
 Rules (``Problem.rule``): ``schema`` (strict Argo schema), ``yaml`` (unreadable file), ``integer``
 (limit/factor not Atoi-parsable), ``duration``, ``memoize-key``, ``metric-name``, ``metric-help``,
 ``metric-type``, ``metric-label``, ``metric-value``, ``gauge-realtime``, ``removed-v4``,
-``leaf-only``, ``hook-expression``, ``template-ref``, ``continue-on-depends``; and the two
-``POLICY_RULES`` stricter than Argo: ``retry-limit`` (no explicit limit) and ``spec-retry``
-(a retryStrategy for every template). One key path gets one problem: a semantic message
-replaces the schema's for the same path.
+``leaf-only``, ``hook-expression``, ``template-ref``, ``continue-on-depends``,
+``active-deadline`` (a template deadline ``intstr.Int64`` cannot read, a non-integer workflow
+deadline), ``depends`` (unknown task or result, bad syntax), ``input-ref`` (an undeclared input
+used), ``node-ref`` (an unknown step/task used), ``arguments`` (an argument the called template
+does not declare, a required input not passed), ``when-quoting`` (a ``when`` govaluate misreads),
+``expression`` (a retry/hook expression that cannot compile), ``volume-mount`` (a mount of an
+undeclared volume; documents with an entrypoint only); and the two ``POLICY_RULES`` stricter than
+Argo: ``retry-limit`` (no explicit limit) and ``spec-retry`` (a retryStrategy for every template).
+One key path gets one problem: a semantic message replaces the schema's for the same path.
 """
 
 from __future__ import annotations

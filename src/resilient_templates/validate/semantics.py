@@ -1,10 +1,15 @@
 """The checks Argo's JSON schema cannot make (argo-semantics §1, §2, §5, §6, §7, §8).
 
 Each check mirrors what Argo does with the value: the controller's parsers (``strconv.Atoi``,
-``time.ParseDuration``, ``ParseStringToDuration``), the cache-key and metric-name patterns, and
-``argo lint``'s structural rules. Values holding ``{{...}}`` are resolved by Argo at run time and
-are skipped where their literal text cannot be judged. The input may be malformed (the schema
-reports that); these checks never fail on unexpected types, they just look elsewhere.
+``intstr.Int64``, ``time.ParseDuration``, ``ParseStringToDuration``, govaluate for ``when``,
+expr-lang for retry and hook expressions), the cache-key and metric-name patterns, and
+``argo lint``'s structural and name-resolution rules (``references``: inputs, steps/tasks,
+arguments; ``expressions``: the lexers). Volume mounts are checked only in documents with an
+entrypoint: a library template's volumes are declared by the workflow that calls it.
+
+Values holding ``{{...}}`` are resolved by Argo at run time and are skipped where their literal
+text cannot be judged. The input may be malformed (the schema reports that); these checks never
+fail on unexpected types, they just look elsewhere.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ from typing import Any
 
 from ..errors import DurationError
 from ..policy import Duration
+from .expressions import DEPENDS_RESULTS, ITEM_RESULTS, expr_problem, parse_depends, when_problem
 from .problem import Finding, describe, render_path, show
+from .references import argument_findings, declared_inputs, input_reference_findings, node_reference_findings
 
 __all__ = ["WORKFLOW_KINDS", "check_document"]
 
@@ -35,6 +42,24 @@ Parts = tuple[str | int, ...]
 _ARGO_DURATION = 'a Go duration such as "30s", "2m" or "1h30m", or whole seconds such as "30"'
 _GO_DURATION = 'a Go duration with a unit, such as "30s", "10m" or "24h"'
 _NEEDS_UNIT = "a bare number is not a Go duration: Argo reads this field with time.ParseDuration, which needs a unit"
+
+#: The expr-lang environment of retryStrategy.expression (operator.go buildRetryStrategyLocalScope).
+RETRY_NAMES: dict[str, frozenset[str] | None] = {
+    "lastRetry": frozenset({"exitCode", "status", "duration", "message"}),
+    "retries": None,
+}
+_RETRY_HINT = "; workflow and input values go in as {{...}} tags, e.g. '{{inputs.parameters.x}}'"
+#: Workflow-level hooks see only the global parameters; step/task hooks also their scope.
+WORKFLOW_HOOK_NAMES: dict[str, frozenset[str] | None] = {"workflow": None, "cronworkflow": None}
+NODE_HOOK_NAMES: dict[str, frozenset[str] | None] = {
+    **WORKFLOW_HOOK_NAMES,
+    "steps": None,
+    "tasks": None,
+    "inputs": None,
+    "item": None,
+}
+CONTAINER_KEYS = ("container", "script")
+CONTAINER_LISTS = ("initContainers", "sidecars")
 
 
 def check_document(doc: Mapping[str, Any]) -> list[Finding]:
@@ -61,6 +86,9 @@ class _Checker:
         self.findings: list[Finding] = []
         self.metric_types: dict[str, tuple[str, Parts]] = {}
         self.references: list[tuple[Parts, object]] = []
+        self.templates: dict[str, dict[str, Any]] = {}  # by name; empty when names resolve elsewhere
+        self.volumes: set[str] | None = None  # volumes a mount may name; None: not checked here
+        self.default_inputs: tuple[list[str], list[str]] = ([], [])
 
     def add(self, parts: Parts, message: str, rule: str) -> None:
         self.findings.append(Finding(parts, message, rule))
@@ -88,6 +116,13 @@ class _Checker:
         self.workflow_spec(spec, at)
 
     def workflow_spec(self, spec: dict[str, Any], at: Parts) -> None:
+        self.workflow_deadline(spec, at)
+        templates = _list(spec.get("templates"))
+        if spec.get("workflowTemplateRef") is None:
+            for template in templates:
+                if isinstance(template, dict) and isinstance(template.get("name"), str):
+                    self.templates.setdefault(template["name"], template)
+        self.volumes = _declared_volumes(spec)
         if "podPriority" in spec:
             self.add(
                 (*at, "podPriority"),
@@ -118,16 +153,19 @@ class _Checker:
                     "spec-retry",
                 )
             self.template_fields(defaults, (*at, "templateDefaults"))
+            self.default_inputs = declared_inputs(defaults)
+            if "activeDeadlineSeconds" in defaults:
+                deadline_at = (*at, "templateDefaults", "activeDeadlineSeconds")
+                self.template_deadline(defaults["activeDeadlineSeconds"], deadline_at)
         self.synchronization(spec.get("synchronization"), (*at, "synchronization"))
         self.metrics(spec.get("metrics"), (*at, "metrics"))
 
-        templates = _list(spec.get("templates"))
         for index, template in enumerate(templates):
             if isinstance(template, dict):
                 self.template(template, (*at, "templates", index))
 
         hooks_at = (*at, "hooks")
-        self.hooks(spec.get("hooks"), hooks_at)
+        self.hooks(spec.get("hooks"), hooks_at, WORKFLOW_HOOK_NAMES)
         if spec.get("workflowTemplateRef") is None:  # else names resolve in the referenced template
             self.references.append(((*at, "entrypoint"), spec.get("entrypoint")))
             self.references.append(((*at, "onExit"), spec.get("onExit")))
@@ -158,19 +196,26 @@ class _Checker:
         non_leaf = next((t for t in NON_LEAF_TYPES if template.get(t) is not None), None)
         if non_leaf is not None:
             self.leaf_only(template, at, non_leaf)
+        elif "activeDeadlineSeconds" in template:
+            self.template_deadline(template["activeDeadlineSeconds"], (*at, "activeDeadlineSeconds"))
         self.template_fields(template, at)
         self.metrics(template.get("metrics"), (*at, "metrics"))
+        self.findings.extend(input_reference_findings(template, at, self.default_inputs))
+        self.findings.extend(node_reference_findings(template, at))
+        self.volume_mounts(template, at)
         for group_index, group in enumerate(_list(template.get("steps"))):
             for step_index, step in enumerate(_list(group)):
                 if isinstance(step, dict):
                     self.step_or_task(step, (*at, "steps", group_index, step_index))
         tasks = [t for t in _list(_dict(template.get("dag")).get("tasks")) if isinstance(t, dict)]
         uses_depends = next((t.get("name") for t in tasks if t.get("depends")), None)
+        by_name = {t["name"]: t for t in tasks if isinstance(t.get("name"), str)}
         for task_index, task in enumerate(_list(_dict(template.get("dag")).get("tasks"))):
             if not isinstance(task, dict):
                 continue
             task_at = (*at, "dag", "tasks", task_index)
             self.step_or_task(task, task_at)
+            self.dependencies(task, task_at, by_name)
             if uses_depends is not None and task.get("continueOn") is not None:
                 self.add(
                     (*task_at, "continueOn"),
@@ -231,16 +276,82 @@ class _Checker:
     def step_or_task(self, step: dict[str, Any], at: Parts) -> None:
         self.references.append(((*at, "template"), step.get("template")))
         self.references.append(((*at, "onExit"), step.get("onExit")))
-        self.hooks(step.get("hooks"), (*at, "hooks"))
+        self.hooks(step.get("hooks"), (*at, "hooks"), NODE_HOOK_NAMES)
+        if isinstance(step.get("when"), str):
+            self.when(step["when"], (*at, "when"))
         inline = step.get("inline")
         if isinstance(inline, dict):
             self.template(inline, (*at, "inline"))
+        called = inline if isinstance(inline, dict) else None
+        name = step.get("template")
+        if called is None and isinstance(name, str) and step.get("templateRef") is None:
+            called = self.templates.get(name)
+        if called is not None:
+            self.findings.extend(argument_findings(step, at, called))
 
-    def hooks(self, hooks: object, at: Parts) -> None:
+    def dependencies(self, task: dict[str, Any], at: Parts, tasks: dict[str, dict[str, Any]]) -> None:
+        """``depends``/``dependencies`` must name tasks of this DAG, with known results."""
+        names = sorted(tasks)
+        depends = task.get("depends")
+        if isinstance(depends, str) and depends and "{{" not in depends:
+            refs, syntax = parse_depends(depends)
+            problem = None
+            for ref in refs:
+                if ref.task not in tasks:
+                    problem = f"depends names task {show(ref.task)}, which is not in this DAG"
+                elif ref.result is not None and ref.result not in DEPENDS_RESULTS:
+                    problem = f"task result {show(ref.result)} of {show(ref.task)} is not one Argo knows"
+                elif ref.result in ITEM_RESULTS and not _has_items(tasks[ref.task]):
+                    problem = (
+                        f"{ref.task}.{ref.result} needs {show(ref.task)} to loop (withItems, withParam or "
+                        "withSequence), and it does not"
+                    )
+                if problem:
+                    break
+            if problem is None and syntax:
+                problem = f"depends is not a valid expression: {syntax}"
+            if problem:
+                expected = (
+                    f"task names of this DAG ({', '.join(names[:10])}), optionally with ."
+                    f"{'|.'.join(DEPENDS_RESULTS)}, joined by &&, ||, ! and ()"
+                )
+                self.add((*at, "depends"), describe(problem, got=depends, expected=expected), "depends")
+        for index, name in enumerate(_list(task.get("dependencies"))):
+            if isinstance(name, str) and "{{" not in name and name not in tasks:
+                close = difflib.get_close_matches(name, names, n=1, cutoff=0.7)
+                hint = f'; did you mean "{close[0]}"?' if close else ""
+                self.add(
+                    (*at, "dependencies", index),
+                    describe(
+                        f"dependencies names task {show(name)}, which is not in this DAG",
+                        got=name,
+                        expected=f"one of: {', '.join(names[:10])}{hint}",
+                    ),
+                    "depends",
+                )
+
+    def when(self, when: str, at: Parts) -> None:
+        found = when_problem(when)
+        if found:
+            problem, quoted = found
+            self.add(
+                at,
+                describe(
+                    f"when is parsed by govaluate after substitution and {problem}; Argo errors the node at run time",
+                    got=when,
+                    expected=f"both sides single-quoted: {quoted}",
+                ),
+                "when-quoting",
+            )
+
+    def hooks(self, hooks: object, at: Parts, names: dict[str, frozenset[str] | None]) -> None:
         for name, hook in _dict(hooks).items():
             if not isinstance(hook, dict):
                 continue
             self.references.append(((*at, name, "template"), hook.get("template")))
+            expression = hook.get("expression")
+            if isinstance(expression, str) and expression:
+                self.expression(expression, (*at, name, "expression"), names, f"lifecycle hook {show(name)}")
             if name != "exit" and not hook.get("expression"):
                 self.add(
                     (*at, name, "expression"),
@@ -268,6 +379,9 @@ class _Checker:
             )
         else:
             self.integer(strategy["limit"], (*at, "limit"), "limit")
+        expression = strategy.get("expression")
+        if isinstance(expression, str) and expression:
+            self.expression(expression, (*at, "expression"), RETRY_NAMES, "retryStrategy", hint=_RETRY_HINT)
         backoff = strategy.get("backoff")
         if not isinstance(backoff, dict):
             return
@@ -287,6 +401,22 @@ class _Checker:
             if backoff.get(key):
                 self.duration(backoff[key], (*at, "backoff", key), bare_seconds=True)
 
+    def expression(
+        self, expression: str, at: Parts, names: dict[str, frozenset[str] | None], what: str, hint: str = ""
+    ) -> None:
+        """An expr-lang expression Argo compiles at run time; a compile error errors the node."""
+        problem = expr_problem(expression, names, hint=hint)
+        if problem:
+            self.add(
+                at,
+                describe(
+                    f"{what} expression does not compile: {problem}; Argo errors the node when it evaluates it",
+                    got=expression,
+                    expected="an expr-lang boolean expression over those names",
+                ),
+                "expression",
+            )
+
     def integer(self, value: object, at: Parts, what: str) -> None:
         """An IntOrString Argo reads with ``strconv.Atoi``: ``"1.5"`` errors the node at run time."""
         if isinstance(value, int) and not isinstance(value, bool):
@@ -302,6 +432,82 @@ class _Checker:
             ),
             "integer",
         )
+
+    # -- deadlines, volumes --------------------------------------------------------------
+
+    def workflow_deadline(self, spec: dict[str, Any], at: Parts) -> None:
+        """``spec.activeDeadlineSeconds`` is an int64: a string does not decode at all."""
+        if "activeDeadlineSeconds" not in spec:
+            return
+        value = spec["activeDeadlineSeconds"]
+        if isinstance(value, int) and not isinstance(value, bool):
+            return
+        self.add(
+            (*at, "activeDeadlineSeconds"),
+            describe(
+                "the workflow's activeDeadlineSeconds must be a JSON integer (int64), unlike the template "
+                "field; the API server and the controller reject anything else",
+                got=value,
+                expected=f"an integer number of seconds such as {_seconds_hint(value)}",
+            ),
+            "active-deadline",
+        )
+
+    def template_deadline(self, value: object, at: Parts) -> None:
+        """A template's IntOrString deadline goes through ``intstr.Int64`` (``strconv.Atoi``) when
+        the pod is built: ``"10m"`` fails the node; a pod's deadline must also be at least 1."""
+        if isinstance(value, str) and value.startswith("{{") and value.endswith("}}"):
+            return
+        number = None
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        elif isinstance(value, str) and GO_INT.fullmatch(value):
+            number = int(value)
+        if number is not None and number >= 1:
+            return
+        if number is not None:
+            problem = "activeDeadlineSeconds must be at least 1: Kubernetes rejects a pod with a smaller deadline"
+        else:
+            problem = (
+                "activeDeadlineSeconds must be whole seconds: Argo reads it with intstr.Int64 (strconv.Atoi) "
+                "when it builds the pod and errors the node otherwise"
+            )
+        self.add(
+            at,
+            describe(
+                problem,
+                got=value,
+                expected=f'an integer number of seconds such as {_seconds_hint(value)} or "{_seconds_hint(value)}", '
+                "or a whole {{...}} reference",
+            ),
+            "active-deadline",
+        )
+
+    def volume_mounts(self, template: dict[str, Any], at: Parts) -> None:
+        """Every volumeMount must name a volume the pod will have (``volume-mount``)."""
+        if self.volumes is None or template.get("podSpecPatch"):
+            return
+        own = {v.get("name") for v in _list(template.get("volumes")) if isinstance(v, dict)}
+        if any(isinstance(name, str) and "{{" in name for name in own):
+            return
+        known = self.volumes | {n for n in own if isinstance(n, str)}
+        for parts, mount in _volume_mounts(template, at):
+            name = mount.get("name")
+            if not isinstance(name, str) or "{{" in name or name in known:
+                continue
+            listed = ", ".join(sorted(known)[:10]) or "none declared"
+            close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.7)
+            hint = f'; did you mean "{close[0]}"?' if close else ""
+            self.add(
+                (*parts, "name"),
+                describe(
+                    f"volumeMount names volume {show(name)}, which neither this template's volumes, the "
+                    "workflow's volumes nor its volumeClaimTemplates declare; Kubernetes rejects the pod",
+                    got=name,
+                    expected=f"one of: {listed}{hint}",
+                ),
+                "volume-mount",
+            )
 
     # -- durations, memoize --------------------------------------------------------------
 
@@ -371,6 +577,8 @@ class _Checker:
                 ),
                 "metric-name",
             )
+        if isinstance(metric.get("when"), str):
+            self.when(metric["when"], (*at, "when"))
         if not metric.get("help"):
             self.add(
                 (*at, "help"),
@@ -474,3 +682,49 @@ def _duration_problem(value: object, *, bare_seconds: bool) -> str | None:
             return f"Go durations have no unit {show(unit.group(1))}; use {per}"
         return "not a duration Go can parse"
     return None
+
+
+def _seconds_hint(value: object) -> str:
+    """``value`` in whole seconds if it reads as a duration ("10m" -> "600"), else "600"."""
+    try:
+        seconds = Duration.parse(value).whole_seconds  # type: ignore[arg-type]
+    except (DurationError, TypeError, ValueError):
+        return "600"
+    return str(seconds) if seconds >= 1 else "600"
+
+
+def _has_items(task: dict[str, Any]) -> bool:
+    return any(task.get(key) not in (None, "", []) for key in ("withItems", "withParam", "withSequence"))
+
+
+def _declared_volumes(spec: dict[str, Any]) -> set[str] | None:
+    """The volume names every pod of this workflow has, or None when mounts are not checked here:
+    library templates (no entrypoint: the calling workflow declares the volumes), a
+    workflowTemplateRef (volumes come from there), podSpecPatch, or names only known at run time."""
+    if not spec.get("entrypoint") or spec.get("workflowTemplateRef") is not None or spec.get("podSpecPatch"):
+        return None
+    names: list[object] = [v.get("name") for v in _list(spec.get("volumes")) if isinstance(v, dict)]
+    claims = [c for c in _list(spec.get("volumeClaimTemplates")) if isinstance(c, dict)]
+    names += [_dict(c.get("metadata")).get("name") for c in claims]
+    defaults = _dict(spec.get("templateDefaults"))
+    names += [v.get("name") for v in _list(defaults.get("volumes")) if isinstance(v, dict)]
+    if any(isinstance(name, str) and "{{" in name for name in names):
+        return None
+    return {name for name in names if isinstance(name, str)}
+
+
+def _volume_mounts(template: dict[str, Any], at: Parts) -> list[tuple[Parts, dict[str, Any]]]:
+    """Each volumeMount of the template's containers, init containers, sidecars and containerSet."""
+    holders: list[tuple[Parts, object]] = [((*at, key), template.get(key)) for key in CONTAINER_KEYS]
+    for key in CONTAINER_LISTS:
+        holders += [((*at, key, i), c) for i, c in enumerate(_list(template.get(key)))]
+    container_set = _dict(template.get("containerSet"))
+    holders.append(((*at, "containerSet"), container_set))
+    containers = _list(container_set.get("containers"))
+    holders += [((*at, "containerSet", "containers", i), c) for i, c in enumerate(containers)]
+    mounts = []
+    for parts, holder in holders:
+        for index, mount in enumerate(_list(_dict(holder).get("volumeMounts"))):
+            if isinstance(mount, dict):
+                mounts.append(((*parts, "volumeMounts", index), mount))
+    return mounts
