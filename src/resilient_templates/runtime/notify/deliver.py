@@ -143,6 +143,8 @@ class Deliverer:
         while True:
             now = self.clock()
             busy = {c: t for c, t in busy.items() if t > now}
+            if mine is not None:  # what our rows wait for is ours to send first (outbox order)
+                mine |= outbox.blockers(self.store, frozenset(mine))
             scope = None if mine is None else frozenset(mine)
             items = outbox.claim(
                 self.store, owner=self.owner, now=now, lease=self.policy.lease, ids=scope,

@@ -30,6 +30,16 @@ A row's life: ``pending`` → ``sending`` (claimed by one process until ``lease_
   still being the process that reports it, so the stalled process can neither overwrite the
   new holder's ``sent`` nor enqueue a fallback (the deliverer audits it as ``ignored``).
 
+**Order.** Per (incident, channel) rows are sent in the order they were enqueued: a row is
+not claimable while an earlier row of the same incident and channel is ``pending`` or
+``sending``. So a ``resolve`` or ``acknowledge`` never overtakes the ``trigger`` it follows
+(PagerDuty would otherwise keep the alert open for ever), and group updates arrive in order.
+A row waits until the earlier one is ``sent`` or ``failed`` (a failed trigger's resolve then
+reaches PagerDuty as a no-op). Ordering was chosen over superseding the pending trigger when a
+resolve is enqueued: the trigger may already be on the wire (a lease holder mid-send), and
+the incident is then still recorded at the provider. A process that sends a row also sends
+the rows it waits for (``blockers``), so ``notify`` and ``ack`` never wait on nobody.
+
 Audit: ``notify_audit`` records every attempt (time, channel, status, latency, redacted error)
 and every human action (ack, resolve). Tables (component ``notify_outbox``): ``notify_outbox``,
 ``notify_audit``.
@@ -53,6 +63,7 @@ from .notification import Notification
 __all__ = [
     "OutboxItem",
     "audit",
+    "blockers",
     "claim",
     "decode_notification",
     "encode_notification",
@@ -86,6 +97,8 @@ _DDL = [
     " channel TEXT, idempotency_key TEXT, attempt INTEGER, status INTEGER, ok INTEGER,"
     " latency_ms DOUBLE PRECISION, error TEXT, actor TEXT)",
     "CREATE INDEX IF NOT EXISTS notify_audit_incident ON notify_audit (incident)",
+    # per-(incident, channel) order: the claim looks for an earlier unfinished row
+    "CREATE INDEX IF NOT EXISTS notify_outbox_order ON notify_outbox (incident, channel, id)",
 ]
 
 #: Row states; ``sent`` and ``failed`` are terminal.
@@ -172,6 +185,14 @@ def _where(
 
 
 _DUE = "((state = 'pending' AND next_attempt_at <= ?) OR (state = 'sending' AND lease_until <= ?))"
+#: When an unfinished row may be claimed next (its retry time, or its lease's end).
+_WAKE = "CASE WHEN {t}.state = 'sending' THEN {t}.lease_until ELSE {t}.next_attempt_at END"
+#: An earlier row of the same incident and channel is unfinished: this one must wait for it.
+_BLOCKED = (
+    "EXISTS (SELECT 1 FROM notify_outbox b WHERE b.incident = notify_outbox.incident "
+    "AND b.channel = notify_outbox.channel AND b.id < notify_outbox.id "
+    "AND b.state IN ('pending', 'sending'))"
+)
 
 
 def claim(
@@ -187,14 +208,15 @@ def claim(
     """Claim up to ``limit`` due rows (pending and due, or sending with an expired lease).
 
     Oldest first; each row is taken with a conditional UPDATE, so two processes never hold
-    the same row. ``ids`` restricts the claim (a ``notify`` process sends only its own rows);
-    ``exclude_channels`` skips channels known to be over budget. Claim few rows at a time: a
-    claimed row must be sent before its lease (``lease`` seconds) runs out.
+    the same row. A row waits while an earlier row of its incident and channel is unfinished
+    (see "Order" in the module doc). ``ids`` restricts the claim (a ``notify`` process sends
+    only its own rows); ``exclude_channels`` skips channels known to be over budget. Claim few
+    rows at a time: a claimed row must be sent before its lease (``lease`` seconds) runs out.
     """
     where, params = _where(ids, exclude_channels)
     with store.transaction(write=False) as tx:
         candidates = tx.execute(
-            f"SELECT {_COLUMNS} FROM notify_outbox WHERE {_DUE}{where} "
+            f"SELECT {_COLUMNS} FROM notify_outbox WHERE {_DUE}{where} AND NOT {_BLOCKED} "
             "ORDER BY next_attempt_at, id LIMIT ?",
             (now, now, *params, limit * 4 + 4),
         ).fetchall()
@@ -205,7 +227,7 @@ def claim(
         for row in candidates:
             tx.execute(
                 "UPDATE notify_outbox SET state = 'sending', lease_owner = ?, lease_until = ? "
-                f"WHERE id = ? AND {_DUE}",
+                f"WHERE id = ? AND {_DUE} AND NOT {_BLOCKED}",
                 (owner, now + lease, row[0], now, now),
             )
             if tx.rowcount == 1:
@@ -221,15 +243,39 @@ def next_due(
     ids: frozenset[int] | None = None,
     exclude_channels: frozenset[str] = frozenset(),
 ) -> float | None:
-    """When the earliest unfinished row (of ``ids``) may be claimed next; None when all are done."""
+    """When the earliest unfinished row (of ``ids``) may be claimed next; None when all are done.
+
+    A row that waits for an earlier row of its incident and channel is not claimable before
+    that row is: its time is the later of the two.
+    """
     where, params = _where(ids, exclude_channels)
     with store.transaction(write=False) as tx:
         row = tx.execute(
-            "SELECT min(CASE WHEN state = 'sending' THEN lease_until ELSE next_attempt_at END) "
-            f"FROM notify_outbox WHERE state IN ('pending', 'sending'){where}",
+            "SELECT min(CASE WHEN blocker > due THEN blocker ELSE due END) FROM ("
+            f"SELECT {_WAKE.format(t='r')} AS due, "
+            f"(SELECT max({_WAKE.format(t='b')}) FROM notify_outbox b WHERE b.incident = r.incident "
+            "AND b.channel = r.channel AND b.id < r.id AND b.state IN ('pending', 'sending')) AS blocker "
+            f"FROM notify_outbox r WHERE r.state IN ('pending', 'sending'){where}) AS t",
             params,
         ).fetchone()
     return None if row is None or row[0] is None else float(row[0])
+
+
+def blockers(store: Store, ids: frozenset[int]) -> set[int]:
+    """Unfinished rows that must be sent before some row of ``ids`` (same incident and channel,
+    enqueued earlier): whoever sends ``ids`` sends these first."""
+    if not ids:
+        return set()
+    marks = ", ".join("?" * len(ids))
+    with store.transaction(write=False) as tx:
+        rows = tx.execute(
+            "SELECT DISTINCT b.id FROM notify_outbox b JOIN notify_outbox r "
+            "ON b.incident = r.incident AND b.channel = r.channel AND b.id < r.id "
+            f"WHERE r.id IN ({marks}) AND r.state IN ('pending', 'sending') "
+            "AND b.state IN ('pending', 'sending')",
+            tuple(sorted(ids)),
+        ).fetchall()
+    return {int(r[0]) for r in rows}
 
 
 def redact_line(text: str, limit: int = 300) -> str:

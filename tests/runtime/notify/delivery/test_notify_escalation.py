@@ -5,8 +5,11 @@ Messages go to real Slack and PagerDuty test servers; no test sleeps.
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from delivery_helpers import T0, analysis, channel, make_plan, rows
+from servers import Fault
 
 from resilient_templates.policy.taxonomy import Severity
 from resilient_templates.runtime.notify.service import NotifyService
@@ -166,3 +169,24 @@ def test_an_incident_resolves_when_its_last_workflow_recovers(
     second, _ = service.resolve(workflow="wf-b")
     assert [r.closed for r in first] == [False] and [r.closed for r in second] == [True]
     assert len(slack_server.received()) == 2
+
+
+@pytest.mark.parametrize("action", ["resolve", "acknowledge"])
+def test_a_resolve_or_ack_never_overtakes_the_trigger_waiting_for_its_retry(
+    store, clock, pagerduty_server, action
+):
+    """Per incident and channel, messages go out in the order they were enqueued: a resolve or
+    ack enqueued while the trigger waits for a retry is sent after it, so PagerDuty's alert
+    does not stay open."""
+    plan = make_plan([channel("pd", pagerduty_server)], {"oncall": ["pd"]})
+    service = NotifyService(store, plan, clock=clock, sleep=clock.sleep, rng=random.Random(1))
+    pagerduty_server.script(Fault.error(500))
+    (incident,) = service.notify([_critical()]).incidents  # the trigger gets a 500: retry later
+    if action == "resolve":
+        service.resolve(workflow="release-7f3k2")
+    else:
+        service.acknowledge(incident, by="alice")
+    clock.advance(60)
+    service.tick()
+    assert [e["event_action"] for e in pagerduty_server.events] == ["trigger", action]
+    assert list(pagerduty_server.alerts.values()) == [f"{action}d"]
