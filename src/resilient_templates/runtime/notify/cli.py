@@ -14,6 +14,12 @@
 
 ``--config`` defaults to ``$RT_NOTIFY_CONFIG``, ``--store`` to ``$RT_STATE_URL``. ``notify
 --status Succeeded`` resolves the workflow's open incidents instead of notifying.
+
+Shared or private store: with ``--store`` or ``$RT_STATE_URL`` the store is shared, a group
+still in ``group_wait`` stays there for other failures to join and for ``tick`` to flush
+(the summary's ``waiting`` counts such groups). Without either, the store is this process's
+own default SQLite file (a pod without the ``resilient-state`` Secret): nobody else will see
+its groups, so ``notify`` flushes and delivers them before it exits.
 stdout gets one JSON summary line; stderr gets one log line per decision.
 
 Exit codes: 0 done (messages not yet delivered are safe in the outbox for ``tick``); 1 ``route
@@ -181,6 +187,13 @@ def _service(args: argparse.Namespace, plan: Any) -> Any:
     return NotifyService(store, plan)
 
 
+def _private(args: argparse.Namespace) -> bool:
+    """Whether the store is this process's default file: no --store and no $RT_STATE_URL."""
+    from ..store import DEFAULT_URL_ENV
+
+    return not (args.store or os.environ.get(DEFAULT_URL_ENV))
+
+
 def _emit(summary: dict[str, Any]) -> None:
     print(json.dumps(summary, ensure_ascii=False, separators=(",", ":"), sort_keys=True))
 
@@ -210,7 +223,9 @@ def _notify(args: argparse.Namespace) -> int:
             return EXIT_UNAVAILABLE if delivery.undeliverable else 0
         if not analyses and args.status is not None:
             analyses = _analyze(args, service.store)
-        report = service.notify(analyses, wait=args.wait, deliver_for=args.deliver_for)
+        report = service.notify(
+            analyses, wait=args.wait, deliver_for=args.deliver_for, private_store=_private(args)
+        )
     finally:
         service.store.close()
     _emit(report.to_dict())

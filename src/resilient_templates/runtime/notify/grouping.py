@@ -283,9 +283,12 @@ def due_groups(store: Store, *, now: float, keys: frozenset[str] | None = None) 
     return [r[0] for r in rows if keys is None or r[0] in keys]
 
 
-def flush(tx: Tx, key: str, *, now: float, max_alerts: int = 20) -> FlushResult | None:
-    """Flush group ``key`` if due (inside the caller's transaction): mark its new alerts notified
-    and return the firing notification's content, or None when nothing is due."""
+def flush(
+    tx: Tx, key: str, *, now: float, max_alerts: int = 20, force: bool = False
+) -> FlushResult | None:
+    """Flush group ``key`` if due, or if it has a flush scheduled at all with ``force``
+    (inside the caller's transaction): mark its new alerts notified and return the firing
+    notification's content, or None when nothing is due."""
     tx.lock(f"notify_group:{key}")
     group = tx.execute(
         "SELECT receiver, group_labels, incident, state, next_flush_at, sequence "
@@ -295,7 +298,7 @@ def flush(tx: Tx, key: str, *, now: float, max_alerts: int = 20) -> FlushResult 
     if group is None:
         return None
     receiver, labels_json, incident, state, next_flush_at, sequence = group
-    if state == "closed" or next_flush_at is None or next_flush_at > now:
+    if state == "closed" or next_flush_at is None or (next_flush_at > now and not force):
         return None
     rows = tx.execute(
         "SELECT analysis, severity, notified_at, workflow FROM notify_alerts "

@@ -122,6 +122,7 @@ class NotifyReport:
     suppressed: list[dict[str, str]] = field(default_factory=list)
     incidents: list[str] = field(default_factory=list)
     outbox_ids: list[int] = field(default_factory=list)
+    waiting: dict[str, float] = field(default_factory=dict)  # group key -> flush time, for tick
     delivery: DeliveryReport = field(default_factory=DeliveryReport)
 
     def to_dict(self) -> dict[str, Any]:
@@ -130,6 +131,7 @@ class NotifyReport:
             "routed": self.routed,
             "suppressed": self.suppressed,
             "incidents": sorted(set(self.incidents)),
+            "waiting": len(self.waiting),
             "enqueued": len(self.outbox_ids),
             "sent": len(d.sent),
             "retried": len(d.retried),
@@ -189,13 +191,20 @@ class NotifyService:
     # ------------------------------------------------------------------ notify
 
     def notify(
-        self, analyses: Iterable[FailureAnalysis], *, wait: float = 0.0, deliver_for: float = 0.0
-    ) -> NotifyReport:
+        self, analyses: Iterable[FailureAnalysis], *, wait: float = 0.0, deliver_for: float = 0.0,
+        private_store: bool = False,
+    ) -> NotifyReport:  # fmt: skip
         """Route, group and enqueue ``analyses``; flush this call's due groups and deliver.
 
         ``wait``: also wait (at most this long) for this call's groups whose ``group_wait``
         ends soon, and flush them here. ``deliver_for``: keep retrying this call's messages for
         at most this long; whatever is left is the next ``tick``'s.
+
+        ``private_store``: the store is this process's own (the CLI's default SQLite file, no
+        ``--store`` and no ``$RT_STATE_URL``). No other process can join this call's groups
+        and no ``tick`` will ever flush them, so they are flushed now, whatever their
+        ``group_wait``/``group_interval``: waiting would only lose them. With a shared store
+        they stay for ``tick``, and ``NotifyReport.waiting`` says so.
         """
         analyses = list(analyses)
         report = NotifyReport()
@@ -223,33 +232,52 @@ class NotifyService:
                     {"failure_id": analysis.failure_id, "receiver": match.receiver,
                      "route": match.route_path}
                 )  # fmt: skip
-        ids = self._flush_touched(ctx, wait=wait, report=report)
+        ids = self._flush_touched(ctx, wait=wait, report=report, force=private_store)
         report.outbox_ids.extend(ids)
         start = self.clock()
         report.delivery = self.deliverer.run(ids=set(ids), until=start + deliver_for)
+        if private_store and report.delivery.pending:
+            log.warning(
+                "notify: %d message(s) still to retry in this process's private store: nobody "
+                "will send them (set $RT_STATE_URL to a shared store, or raise --deliver-for)",
+                report.delivery.pending,
+            )
         return report
 
-    def _flush_touched(self, ctx: _Context, *, wait: float, report: NotifyReport) -> list[int]:
+    def _flush_touched(
+        self, ctx: _Context, *, wait: float, report: NotifyReport, force: bool = False
+    ) -> list[int]:
         ids: list[int] = []
         deadline = ctx.now + wait
-        pending = dict(ctx.touched)
+        pending = {k: at for k, at in ctx.touched.items() if at is not None}
         while pending:
             now = self.clock()
-            for key in [k for k, at in pending.items() if at is not None and at <= now]:
-                ids += self.flush_group(key, now=now, report=report)
+            for key in [k for k, at in pending.items() if force or at <= now]:
+                ids += self.flush_group(key, now=now, report=report, force=force)
                 del pending[key]
-            waiting = [at for at in pending.values() if at is not None and at <= deadline]
+            waiting = [at for at in pending.values() if at <= deadline]
             if not waiting:
                 break
             self.sleep(max(0.0, min(waiting) - self.clock()))
+        report.waiting = dict(pending)
+        if pending:
+            log.info(
+                "notify: %d group(s) wait for group_wait/group_interval (first flush %s); "
+                "`tick` sends them", len(pending), grouping.rfc3339(min(pending.values())),
+            )  # fmt: skip
         return ids
 
-    def flush_group(self, key: str, *, now: float, report: NotifyReport | None = None) -> list[int]:
-        """Flush one group if due: one firing notification to each channel of its receiver,
-        enqueued with the group's new state and its escalations, in one transaction."""
+    def flush_group(
+        self, key: str, *, now: float, report: NotifyReport | None = None, force: bool = False
+    ) -> list[int]:
+        """Flush one group if due (or now, with ``force``): one firing notification to each
+        channel of its receiver, enqueued with the group's new state and its escalations, in
+        one transaction."""
         ids: list[int] = []
         with self.store.transaction() as tx:
-            flushed = grouping.flush(tx, key, now=now, max_alerts=self.plan.defaults.max_alerts)
+            flushed = grouping.flush(
+                tx, key, now=now, max_alerts=self.plan.defaults.max_alerts, force=force
+            )
             if flushed is None:
                 return ids
             notification = Notification(

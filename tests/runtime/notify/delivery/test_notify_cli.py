@@ -169,6 +169,38 @@ def test_tick_sends_what_notify_left_behind(plan_path, store_url, tmp_path, slac
         store.close()
 
 
+def _waiting_plan(tmp_path, slack_server):
+    """A plan whose only route waits 30 s (group_wait) before the first message, as stages/notify.yaml."""
+    return write_plan(tmp_path / "waiting.json", [channel("chat", slack_server, rate=100)], {"team": ["chat"]},
+                      route={"group_wait": "30s"})  # fmt: skip
+
+
+def test_notify_on_its_private_default_store_delivers_its_waiting_group(
+    tmp_path, monkeypatch, slack_server, capsys
+):
+    """Without --store and $RT_STATE_URL the store is this process's own file: nobody else can
+    join or flush its groups, so notify delivers them before it exits instead of losing them."""
+    monkeypatch.delenv("RT_STATE_URL", raising=False)
+    monkeypatch.chdir(tmp_path)  # the default store file is created here
+    code = run(["notify", "--config", str(_waiting_plan(tmp_path, slack_server)),
+                "--analysis", str(_analysis_file(tmp_path))])  # fmt: skip
+    summary = _summary(capsys)
+    assert code == 0 and (summary["waiting"], summary["enqueued"], summary["sent"]) == (0, 1, 1)
+    assert len(slack_server.wait_for(1)) == 1
+
+
+def test_notify_on_a_shared_store_leaves_waiting_groups_to_tick_and_says_so(
+    store_url, tmp_path, slack_server, capsys
+):
+    """With a shared store a group in group_wait stays for `tick` (other failures may join it),
+    and the summary reports it as waiting instead of hiding it behind enqueued 0, pending 0."""
+    code = run(["notify", "--config", str(_waiting_plan(tmp_path, slack_server)), "--store", store_url,
+                "--analysis", str(_analysis_file(tmp_path))])  # fmt: skip
+    summary = _summary(capsys)
+    assert code == 0 and (summary["waiting"], summary["enqueued"], summary["sent"]) == (1, 0, 0)
+    assert slack_server.received() == []
+
+
 def test_tick_is_a_runtime_command(plan_path, store_url):
     """`python -m resilient_templates.runtime tick` runs the tick and prints its JSON summary."""
     done = subprocess.run(
