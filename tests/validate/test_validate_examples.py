@@ -2,13 +2,20 @@
 
 Argo accepts all of them, so no rule that mirrors Argo may reject any. Two of them do what this
 project forbids on purpose (POLICY_RULES): one retries without a limit, one sets a retryStrategy
-for every template through templateDefaults; exactly those two findings are expected.
+for every template through templateDefaults; exactly those two findings are expected. Broken on
+purpose (declarations renamed), the same examples show the name-checking rules do read them.
 """
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+from typing import Any
+
+import pytest
+import yaml
 
 from resilient_templates.validate import ArgoSchema, Report, validate_documents, validate_paths
 
@@ -59,3 +66,68 @@ def test_schema_verdicts_match_the_reference_on_every_example(
         if theirs != ours:
             disagreements.append(f"{path}#{index}: reference invalid={theirs}, ours invalid={ours}")
     assert (total, disagreements) == (225, [])
+
+
+
+def _walk(node: object, visit: Callable[[dict[str, Any]], None]) -> None:
+    if isinstance(node, dict):
+        visit(node)
+        for value in node.values():
+            _walk(value, visit)
+    elif isinstance(node, list):
+        for value in node:
+            _walk(value, visit)
+
+
+def _renamed(items: object) -> None:
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and isinstance(item.get("name"), str):
+            item["name"] = "zz-" + item["name"]
+
+
+def _rename_mounts(node: dict[str, Any]) -> None:
+    _renamed(node.get("volumeMounts"))
+
+
+def _rename_inputs(node: dict[str, Any]) -> None:
+    if isinstance(node.get("inputs"), dict):
+        _renamed(node["inputs"].get("parameters"))
+        _renamed(node["inputs"].get("artifacts"))
+
+
+def _rename_steps(node: dict[str, Any]) -> None:
+    for group in node.get("steps") if isinstance(node.get("steps"), list) else []:
+        _renamed(group)
+
+
+def _rename_tasks(node: dict[str, Any]) -> None:
+    if isinstance(node.get("dag"), dict):
+        _renamed(node["dag"].get("tasks"))
+
+
+#: Upstream examples broken in one way each, and how many problems the matching rule then finds:
+#: proof that each rule reads the shapes real manifests use (a rule that never looks finds 0).
+MUTATIONS = {
+    "volume-mount": (_rename_mounts, 46),
+    "input-ref": (_rename_inputs, 149),
+    "node-ref": (_rename_steps, 100),
+    "depends": (_rename_tasks, 94),  # 93 depends/dependencies, one list of two names
+}
+
+
+@pytest.fixture(scope="module")
+def example_documents(examples_dir: Path) -> list[object]:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return [doc for path in sorted(examples_dir.rglob("*.y*ml")) for doc in yaml.load_all(path.read_text(), loader)]
+
+
+@pytest.mark.parametrize("rule", list(MUTATIONS))
+def test_each_new_rule_catches_dangling_names_in_broken_upstream_examples(
+    example_documents: list[object], rule: str
+) -> None:
+    """Renaming declarations in real examples makes the matching rule report the uses left dangling."""
+    mutate, expected = MUTATIONS[rule]
+    broken = copy.deepcopy(example_documents)
+    _walk(broken, mutate)
+    found = validate_documents(broken, source="examples", schema=None)
+    assert sum(p.rule == rule for p in found) == expected

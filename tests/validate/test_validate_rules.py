@@ -167,6 +167,10 @@ def task(doc: Doc, index: int) -> Doc:
     return tpl(doc, 0)["dag"]["tasks"][index]
 
 
+def step(doc: Doc, group: int, index: int) -> Doc:
+    return tpl(doc, 3)["steps"][group][index]
+
+
 W = "spec.templates[1]"
 ARGO_DURATION = 'a Go duration such as "30s", "2m" or "1h30m", or whole seconds such as "30"'
 GO_DURATION = 'a Go duration with a unit, such as "30s", "10m" or "24h"'
@@ -666,6 +670,372 @@ CASES = [
         ),
         False,
     ),
+    Case(
+        "template-deadline-duration",
+        lambda d: work(d).update(activeDeadlineSeconds="10m"),
+        (
+            (
+                "spec.templates[1].activeDeadlineSeconds",
+                'activeDeadlineSeconds must be whole seconds: Argo reads it with intstr.Int64 (strconv.Atoi) '
+                'when it builds the pod and errors the node otherwise (got "10m"; expected an integer number of '
+                'seconds such as 600 or "600", or a whole {{...}} reference)',
+                "active-deadline",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "template-deadline-zero",
+        lambda d: work(d).update(activeDeadlineSeconds=0),
+        (
+            (
+                "spec.templates[1].activeDeadlineSeconds",
+                'activeDeadlineSeconds must be at least 1: Kubernetes rejects a pod with a smaller deadline (got '
+                '0; expected an integer number of seconds such as 600 or "600", or a whole {{...}} reference)',
+                "active-deadline",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "template-deadline-glued-reference",
+        lambda d: work(d).update(activeDeadlineSeconds="{{workflow.parameters.minutes}}0"),
+        (
+            (
+                "spec.templates[1].activeDeadlineSeconds",
+                'activeDeadlineSeconds must be whole seconds: Argo reads it with intstr.Int64 (strconv.Atoi) '
+                'when it builds the pod and errors the node otherwise (got "{{workflow.parameters.minutes}}0"; '
+                'expected an integer number of seconds such as 600 or "600", or a whole {{...}} reference)',
+                "active-deadline",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "depends-unknown-task",
+        lambda d: task(d,1).update(depends="work.Failed || wrok.Succeeded"),
+        (
+            (
+                "spec.templates[0].dag.tasks[1].depends",
+                'depends names task "wrok", which is not in this DAG (got "work.Failed || wrok.Succeeded"; '
+                'expected task names of this DAG (report, work), optionally with '
+                '.Succeeded|.Failed|.Errored|.Skipped|.Omitted|.Daemoned|.AnySucceeded|.AllFailed, joined by &&, '
+                '||, ! and ())',
+                "depends",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "depends-unknown-result",
+        lambda d: task(d,1).update(depends="work.Failed || work.Succeded"),
+        (
+            (
+                "spec.templates[0].dag.tasks[1].depends",
+                'task result "Succeded" of "work" is not one Argo knows (got "work.Failed || work.Succeded"; '
+                'expected task names of this DAG (report, work), optionally with '
+                '.Succeeded|.Failed|.Errored|.Skipped|.Omitted|.Daemoned|.AnySucceeded|.AllFailed, joined by &&, '
+                '||, ! and ())',
+                "depends",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "depends-unbalanced",
+        lambda d: task(d,1).update(depends="(work.Failed || work.Succeeded"),
+        (
+            (
+                "spec.templates[0].dag.tasks[1].depends",
+                'depends is not a valid expression: unbalanced parentheses: \'(\' without \')\' (got "(work.Failed '
+                '|| work.Succeeded"; expected task names of this DAG (report, work), optionally with '
+                '.Succeeded|.Failed|.Errored|.Skipped|.Omitted|.Daemoned|.AnySucceeded|.AllFailed, joined by &&, '
+                '||, ! and ())',
+                "depends",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "depends-item-result",
+        lambda d: task(d,1).update(depends="work.AnySucceeded"),
+        (
+            (
+                "spec.templates[0].dag.tasks[1].depends",
+                'work.AnySucceeded needs "work" to loop (withItems, withParam or withSequence), and it does not '
+                '(got "work.AnySucceeded"; expected task names of this DAG (report, work), optionally with '
+                '.Succeeded|.Failed|.Errored|.Skipped|.Omitted|.Daemoned|.AnySucceeded|.AllFailed, joined by &&, '
+                '||, ! and ())',
+                "depends",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "dependencies-unknown-task",
+        lambda d: (task(d,1).pop("depends"), task(d,1).update(dependencies=["wrok"])),
+        (
+            (
+                "spec.templates[0].dag.tasks[1].dependencies[0]",
+                'dependencies names task "wrok", which is not in this DAG (got "wrok"; expected one of: report, '
+                'work; did you mean "work"?)',
+                "depends",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "input-ref-simple-tag",
+        lambda d: work(d)["container"].update(command=["sh","-c","echo {{inputs.parameters.mesage}}"]),
+        (
+            (
+                "spec.templates[1].container.command[2]",
+                'inputs.parameters.mesage names an input this template does not declare: argo lint fails with '
+                '"failed to resolve" and the controller cannot substitute it (got "echo '
+                '{{inputs.parameters.mesage}}"; expected one of its inputs.parameters: message; did you mean '
+                '"message"?)',
+                "input-ref",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "input-ref-expression-tag",
+        lambda d: work(d)["container"].update(command=["sh","-c","echo {{= inputs.parameters['mesage'] }}"]),
+        (
+            (
+                "spec.templates[1].container.command[2]",
+                'inputs.parameters.mesage names an input this template does not declare: argo lint fails with '
+                '"failed to resolve" and the controller cannot substitute it (got "echo {{= '
+                'inputs.parameters[\'mesage\'] }}"; expected one of its inputs.parameters: message; did you mean '
+                '"message"?)',
+                "input-ref",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "input-ref-artifact",
+        lambda d: work(d)["container"].update(args=["{{inputs.artifacts.data.path}}"]),
+        (
+            (
+                "spec.templates[1].container.args[0]",
+                'inputs.artifacts.data names an input this template does not declare: argo lint fails with '
+                '"failed to resolve" and the controller cannot substitute it (got '
+                '"{{inputs.artifacts.data.path}}"; expected an entry named "data" in inputs.artifacts (there is '
+                'none yet))',
+                "input-ref",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "node-ref-task-argument",
+        lambda d: task(d,1)["arguments"]["parameters"][0].update(value="{{tasks.wrok.outputs.result}}"),
+        (
+            (
+                "spec.templates[0].dag.tasks[1].arguments.parameters[0].value",
+                'tasks.wrok names no task of this template, so Argo cannot resolve it (got '
+                '"{{tasks.wrok.outputs.result}}"; expected one of its tasks: report, work; did you mean "work"?)',
+                "node-ref",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "node-ref-step-when",
+        lambda d: step(d,1,0).update(when="'{{steps.frist.outputs.result}}' == 'ok'"),
+        (
+            (
+                "spec.templates[3].steps[1][0].when",
+                'steps.frist names no step of this template, so Argo cannot resolve it (got '
+                '"\'{{steps.frist.outputs.result}}\' == \'ok\'"; expected one of its steps: first, second; did you '
+                'mean "first"?)',
+                "node-ref",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "node-ref-hook-expression",
+        lambda d: task(d,1)["hooks"]["running"].update(expression='tasks["wrok"].status == "Running"'),
+        (
+            (
+                "spec.templates[0].dag.tasks[1].hooks.running.expression",
+                'tasks.wrok names no task of this template, so Argo cannot resolve it (got '
+                '"tasks[\\"wrok\\"].status == \\"Running\\""; expected one of its tasks: report, work; did you mean '
+                '"work"?)',
+                "node-ref",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "node-ref-tasks-in-steps",
+        lambda d: step(d,1,0)["arguments"]["parameters"][0].update(value="{{tasks.first.outputs.result}}"),
+        (
+            (
+                "spec.templates[3].steps[1][0].arguments.parameters[0].value",
+                'tasks.first: this is a steps template, it has no tasks, so Argo cannot resolve it (got '
+                '"{{tasks.first.outputs.result}}"; expected one of its steps: first, second; did you mean '
+                '"first"?)',
+                "node-ref",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "argument-not-declared",
+        lambda d: step(d,0,0)["arguments"]["parameters"][0].update(name="mesage"),
+        (
+            (
+                "spec.templates[3].steps[0][0].arguments.parameters[0].name",
+                'template "work" has no input parameter "mesage", so Argo ignores this argument silently (got '
+                '"mesage"; expected one of its inputs.parameters: message; did you mean "message"?)',
+                "arguments",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "argument-required-missing",
+        lambda d: (work(d)["inputs"]["parameters"][0].pop("default"), step(d,0,0).pop("arguments")),
+        (
+            (
+                "spec.templates[3].steps[0][0].arguments",
+                'template "work" requires inputs.parameters.message (no default), which this step does not pass, '
+                'so Argo fails it with "inputs.parameters.message was not supplied" (expected '
+                'arguments.parameters with an entry named "message", or a default in template "work")',
+                "arguments",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "when-dashed-word",
+        lambda d: step(d,1,0).update(when="{{steps.first.outputs.result}} == approve-it"),
+        (
+            (
+                "spec.templates[3].steps[1][0].when",
+                'when is read by govaluate after substitution, and the unquoted word "approve-it" contains "-", '
+                'which govaluate does not read as one value; Argo errors the node at run time (got '
+                '"{{steps.first.outputs.result}} == approve-it"; expected both sides single-quoted: '
+                "'{{steps.first.outputs.result}}' == 'approve-it')",
+                "when-quoting",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "when-tag-vs-dashed-literal",
+        lambda d: task(d,1).update(when="{{tasks.work.outputs.result}} != 'approve-it'"),
+        (
+            (
+                "spec.templates[0].dag.tasks[1].when",
+                'when is read by govaluate after substitution, and an unquoted {{...}} is compared with '
+                "'approve-it': a value equal to it is not one bare word, so the comparison errors exactly when "
+                'it would match; Argo errors the node at run time (got "{{tasks.work.outputs.result}} != '
+                '\'approve-it\'"; expected both sides single-quoted: \'{{tasks.work.outputs.result}}\' != '
+                "'approve-it')",
+                "when-quoting",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "retry-expression-unknown-name",
+        lambda d: work(d)["retryStrategy"].update(expression="retry < 2"),
+        (
+            (
+                "spec.templates[1].retryStrategy.expression",
+                'retryStrategy expression does not compile: unknown name "retry" (workflow and input values go '
+                'in as {{...}} tags, e.g. {{inputs.parameters.x}}); Argo errors the node when it evaluates it '
+                '(got "retry < 2"; expected an expr-lang boolean over '
+                'lastRetry.exitCode|status|duration|message, retries and functions such as asInt, asFloat, '
+                'matches)',
+                "expression",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "retry-expression-unknown-field",
+        lambda d: work(d)["retryStrategy"].update(expression="lastRetry.exitcode == '75'"),
+        (
+            (
+                "spec.templates[1].retryStrategy.expression",
+                'retryStrategy expression reads lastRetry.exitcode, which is always nil (lastRetry has only '
+                'duration, exitCode, message, status), so the condition never sees the real value (got '
+                '"lastRetry.exitcode == \'75\'"; expected an expr-lang boolean over '
+                'lastRetry.exitCode|status|duration|message, retries and functions such as asInt, asFloat, '
+                'matches)',
+                "expression",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "retry-expression-unterminated",
+        lambda d: work(d)["retryStrategy"].update(expression="lastRetry.status == 'Error"),
+        (
+            (
+                "spec.templates[1].retryStrategy.expression",
+                "retryStrategy expression does not compile: unterminated string: the ' at column 21 is never "
+                'closed; Argo errors the node when it evaluates it (got "lastRetry.status == \'Error"; expected '
+                'an expr-lang boolean over lastRetry.exitCode|status|duration|message, retries and functions '
+                'such as asInt, asFloat, matches)',
+                "expression",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "hook-expression-unbalanced",
+        lambda d: task(d,1)["hooks"]["running"].update(expression='(tasks["work"].status == "Running"'),
+        (
+            (
+                "spec.templates[0].dag.tasks[1].hooks.running.expression",
+                'lifecycle hook "running" expression does not compile: unbalanced brackets: the ( at column 1 is '
+                'never closed; Argo errors the node when it evaluates it (got "(tasks[\\"work\\"].status == '
+                '\\"Running\\""; expected an expr-lang boolean over workflow.*, inputs.*, steps["name"].* or '
+                'tasks["name"].*)',
+                "expression",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "workflow-hook-expression-steps",
+        lambda d: d["spec"].update(
+            hooks={"running": {"template": "work", "expression": 'steps["first"].status == "Running"'}}
+        ),
+        (
+            (
+                "spec.hooks.running.expression",
+                'lifecycle hook "running" expression does not compile: unknown name "steps" (a workflow-level '
+                "hook sees only the workflow's global variables); Argo errors the workflow when it evaluates it "
+                '(got "steps[\\"first\\"].status == \\"Running\\""; expected an expr-lang boolean over workflow.* '
+                'only, e.g. workflow.status == "Running")',
+                "expression",
+            ),
+        ),
+        False,
+    ),
+    Case(
+        "volume-mount-unknown",
+        lambda d: work(d)["container"]["volumeMounts"][0].update(name="scrach"),
+        (
+            (
+                "spec.templates[1].container.volumeMounts[0].name",
+                'volumeMount names volume "scrach", which neither this template\'s volumes, the workflow\'s '
+                'volumes nor its volumeClaimTemplates declare; Kubernetes rejects the pod (got "scrach"; '
+                'expected one of: scratch; did you mean "scratch"?)',
+                "volume-mount",
+            ),
+        ),
+        False,
+    ),
+
 ]
 
 
@@ -745,6 +1115,69 @@ GOOD_VARIANTS = {
         task(d, 1).update(dependencies=["work"], continueOn={"failed": True}),
     ),
     "signed-factor-as-atoi-reads-it": lambda d: backoff(d).update(factor="+3"),
+    "template-deadline-as-integer-string-or-reference": lambda d: (
+        work(d).update(activeDeadlineSeconds="+30"),
+        d["spec"].update(templateDefaults={"activeDeadlineSeconds": "{{workflow.parameters.deadline}}"}),
+    ),
+    "depends-with-negation-groups-and-item-results": lambda d: (
+        task(d, 0).update(withItems=[1, 2]),
+        task(d, 1).update(depends="!work.Errored && (work.AnySucceeded || work.AllFailed || work.Omitted)"),
+    ),
+    "when-with-plain-words-numbers-regex-and-expression-tags": lambda d: (
+        task(d, 1).update(when="( {{tasks.work.outputs.result}} == heads && {{tasks.work.status}} != Failed )"),
+        step(d, 1, 0).update(when="{{steps.first.outputs.result}} =~ 'app.*-it' || {{steps.first.exitCode}} < -1"),
+        step(d, 0, 0).update(when="{{= inputs.parameters.message == 'approve-it' }}"),
+        tpl(d, 3).update(inputs={"parameters": [{"name": "message", "value": "x"}]}),
+    ),
+    "input-references-in-every-form": lambda d: work(d)["container"].update(
+        args=[
+            "{{inputs.parameters}}",
+            "{{= inputs.parameters.message }}",
+            "{{=sprig.trim(inputs.parameters['message'])}}",
+        ]
+    ),
+    "step-and-task-references-argo-resolves": lambda d: (
+        step(d, 1, 0).update(hooks={"exit": {"template": "work", "arguments": {"parameters": [
+            {"name": "message", "value": "{{steps.second.status}} {{steps.name}}"},
+        ]}}}),
+        tpl(d, 3).update(outputs={"parameters": [
+            {"name": "out", "valueFrom": {"parameter": "{{steps.second.outputs.result}}"}},
+        ]}),
+        tpl(d, 0).update(outputs={"parameters": [
+            {"name": "out", "valueFrom": {"expression": "tasks.report.outputs.result ?? tasks['work'].outputs.result"}},
+        ]}),
+    ),
+    "arguments-argo-does-not-require": lambda d: (
+        work(d)["inputs"].update(artifacts=[
+            {"name": "data", "path": "/data", "optional": True},
+            {"name": "seed", "path": "/seed", "raw": {"data": "1"}},
+        ]),
+        work(d)["inputs"]["parameters"].append(
+            {"name": "cm", "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k"}}}
+        ),
+        # a template without inputs ignores arguments; upstream examples use them to label fan-out nodes
+        step(d, 0, 0).update(
+            template="gate", arguments={"parameters": [{"name": "label", "value": "{{item}}"}]}, withItems=[1, 2]
+        ),
+    ),
+    "expressions-with-tags-functions-and-let": lambda d: (
+        work(d)["retryStrategy"].update(
+            expression="let r = asInt(retries); r < 2 && ('{{inputs.parameters.message}}' == 'retry' || "
+            "(asInt(lastRetry.exitCode) >= 75 && lastRetry.message matches 'OOMKilled|pod deleted'))"
+        ),
+        d["spec"].update(hooks={"running": {"template": "work", "expression": 'workflow.status == "Running"'}}),
+    ),
+    "volumes-from-the-workflow-and-claim-templates": lambda d: (
+        work(d).pop("volumes"),
+        work(d)["container"]["volumeMounts"].append({"name": "workspace", "mountPath": "/workspace"}),
+        d["spec"].update(
+            volumes=[{"name": "scratch", "emptyDir": {}}],
+            volumeClaimTemplates=[{
+                "metadata": {"name": "workspace"},
+                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+            }],
+        ),
+    ),
 }
 
 
@@ -765,6 +1198,50 @@ def test_template_references_are_not_checked_through_a_workflow_template_ref(str
         "spec": {"entrypoint": "main", "workflowTemplateRef": {"name": "sample"}},
     }
     assert _found(doc, strict_schema) == []
+
+
+def test_volume_mounts_of_a_library_template_are_left_to_the_calling_workflow(strict_schema: ArgoSchema) -> None:
+    """Without an entrypoint the template runs through templateRef, in a pod whose volumes the caller declares."""
+    doc = yaml.safe_load(BASE)
+    work(doc)["container"]["volumeMounts"][0]["name"] = "workspace"
+    assert [rule for _, _, rule in _found(doc, strict_schema)] == ["volume-mount"]
+    del doc["spec"]["entrypoint"]
+    assert _found(doc, strict_schema) == []
+
+
+def test_a_pod_spec_patch_may_supply_the_mounted_volume(strict_schema: ArgoSchema) -> None:
+    """podSpecPatch can add volumes the validator cannot see, so mounts of that template are not judged."""
+    doc = yaml.safe_load(BASE)
+    work(doc)["container"]["volumeMounts"][0]["name"] = "workspace"
+    work(doc)["podSpecPatch"] = '{"volumes": [{"name": "workspace", "emptyDir": {}}]}'
+    assert _found(doc, strict_schema) == []
+
+
+def test_arguments_through_a_template_ref_are_not_checked(strict_schema: ArgoSchema) -> None:
+    """A templateRef names a template in another document (even if a local one has the same name)."""
+    doc = yaml.safe_load(BASE)
+    first = step(doc, 0, 0)
+    first.pop("template")
+    first.update(
+        templateRef={"name": "elsewhere", "template": "work"},
+        arguments={"parameters": [{"name": "x", "value": "1"}]},
+    )
+    assert _found(doc, strict_schema) == []
+
+
+def test_references_inside_an_inline_template_resolve_against_its_own_inputs(strict_schema: ArgoSchema) -> None:
+    """An inline template is its own scope: its inputs, not the enclosing steps template's."""
+    doc = yaml.safe_load(BASE)
+    first = step(doc, 0, 0)
+    first.pop("template")
+    first["inline"] = {
+        "inputs": {"parameters": [{"name": "message"}]},
+        "container": {"image": "busybox", "args": ["{{inputs.parameters.message}}", "{{inputs.parameters.other}}"]},
+    }
+    found = _found(doc, strict_schema)
+    assert [(path, rule) for path, _, rule in found] == [
+        ("spec.templates[3].steps[0][0].inline.container.args[1]", "input-ref")
+    ]
 
 
 def test_metric_types_are_compared_across_the_whole_document(strict_schema: ArgoSchema) -> None:
