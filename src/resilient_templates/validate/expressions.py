@@ -197,7 +197,7 @@ def _unquoted_tag_compared_to_literal(tokens: list[tuple[str, str]]) -> str | No
         for tag, literal in ((left, right), (right, left)):
             if tag == ("word", _MARK) and literal[0] == "quoted" and not _BARE_OPERAND.fullmatch(literal[1][1:-1]):
                 return (
-                    f"an unquoted {{{{...}}}} is compared with {literal[1]}; a value like that is not one "
+                    f"an unquoted {{{{...}}}} is compared with {literal[1]}: a value equal to it is not one "
                     "bare word, so the comparison errors exactly when it would match"
                 )
     return None
@@ -240,12 +240,15 @@ _IDENT = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 _NUMBER = re.compile(r"0[xX][0-9a-fA-F_]+|[0-9][0-9_]*(?:\.[0-9][0-9_]*)?(?:[eE][+-]?[0-9]+)?")
 
 
-def expr_problem(text: str, names: Mapping[str, frozenset[str] | None], *, hint: str = "") -> str | None:
-    """The first certain problem of an expr-lang expression, or None.
+def expr_problem(
+    text: str, names: Mapping[str, frozenset[str] | None], *, hint: str = ""
+) -> tuple[str, bool] | None:
+    """The first certain problem of an expr-lang expression and whether it still compiles, or None.
 
     ``names`` maps each top-level name the environment has (besides ``EXPR_BUILTINS``) to the
-    members it is known to have, or None when any member may exist. ``{{...}}`` tags are
-    replaced by a neutral value first, as Argo substitutes them before compiling.
+    members it is known to have, or None when any member may exist. A syntax error or an unknown
+    name does not compile; an unknown member of a known map compiles and is always nil. ``{{...}}``
+    tags are replaced by a neutral value first, as Argo substitutes them before compiling.
     """
     source = TAG.sub("0", text)
     stack: list[tuple[str, int]] = []
@@ -260,7 +263,7 @@ def expr_problem(text: str, names: Mapping[str, frozenset[str] | None], *, hint:
         if c in "'\"`":
             end = _string_end(source, i)
             if end is None:
-                return f"unterminated string: the {c} at column {i + 1} is never closed"
+                return f"unterminated string: the {c} at column {i + 1} is never closed", False
             previous, i = "literal", end
             continue
         if c in _OPEN:
@@ -269,7 +272,7 @@ def expr_problem(text: str, names: Mapping[str, frozenset[str] | None], *, hint:
             continue
         if c in _CLOSE:
             if not stack or stack[-1][0] != _CLOSE[c]:
-                return f"unbalanced brackets: the {c} at column {i + 1} closes nothing open"
+                return f"unbalanced brackets: the {c} at column {i + 1} closes nothing open", False
             stack.pop()
             previous, i = c, i + 1
             continue
@@ -295,7 +298,7 @@ def expr_problem(text: str, names: Mapping[str, frozenset[str] | None], *, hint:
         previous, i = c, i + 1  # operators, '.', ',', '#', ...
     if stack:
         opener, at = stack[-1]
-        return f"unbalanced brackets: the {opener} at column {at + 1} is never closed"
+        return f"unbalanced brackets: the {opener} at column {at + 1} is never closed", False
     return None
 
 
@@ -322,14 +325,14 @@ def _is_map_key(source: str, after: int, stack: list[tuple[str, int]]) -> bool:
 
 def _name_problem(
     word: str, source: str, after: int, names: Mapping[str, frozenset[str] | None], defined: set[str], hint: str
-) -> str | None:
+) -> tuple[str, bool] | None:
     if word in EXPR_BUILTINS or word in defined:
         return None
     if word not in names:
-        known = ", ".join(sorted(names))
-        return f"unknown name {show(word)}: this expression can use only {known} and expr-lang/Argo functions{hint}"
+        return f"unknown name {show(word)}{hint}", False
     members = names[word]
     member = re.match(r"\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)", source[after:])
     if members is not None and member and member.group(1) not in members:
-        return f"{word} has no field {show(member.group(1))}; it has only {', '.join(sorted(members))}"
+        field = f"{word}.{member.group(1)}"
+        return f"reads {field}, which is always nil ({word} has only {', '.join(sorted(members))})", True
     return None

@@ -102,8 +102,8 @@ def input_reference_findings(
             Finding(
                 parts,
                 describe(
-                    f"{refs} names an input this template does not declare, so Argo cannot substitute it "
-                    "(argo lint: failed to resolve)",
+                    f"{refs} names an input this template does not declare: argo lint fails with "
+                    '"failed to resolve" and the controller cannot substitute it',
                     got=text,
                     expected=_expected(f"inputs.{kind}", params if kind == "parameters" else artifacts, name),
                 ),

@@ -48,7 +48,14 @@ RETRY_NAMES: dict[str, frozenset[str] | None] = {
     "lastRetry": frozenset({"exitCode", "status", "duration", "message"}),
     "retries": None,
 }
-_RETRY_HINT = "; workflow and input values go in as {{...}} tags, e.g. '{{inputs.parameters.x}}'"
+_RETRY_HINT = " (workflow and input values go in as {{...}} tags, e.g. {{inputs.parameters.x}})"
+_RETRY_EXPECTED = (
+    "an expr-lang boolean over lastRetry.exitCode|status|duration|message, retries and functions "
+    "such as asInt, asFloat, matches"
+)
+_WORKFLOW_HOOK_EXPECTED = 'an expr-lang boolean over workflow.* only, e.g. workflow.status == "Running"'
+_NODE_HOOK_EXPECTED = 'an expr-lang boolean over workflow.*, inputs.*, steps["name"].* or tasks["name"].*'
+
 #: Workflow-level hooks see only the global parameters; step/task hooks also their scope.
 WORKFLOW_HOOK_NAMES: dict[str, frozenset[str] | None] = {"workflow": None, "cronworkflow": None}
 NODE_HOOK_NAMES: dict[str, frozenset[str] | None] = {
@@ -337,7 +344,7 @@ class _Checker:
             self.add(
                 at,
                 describe(
-                    f"when is parsed by govaluate after substitution and {problem}; Argo errors the node at run time",
+                    f"when is read by govaluate after substitution, and {problem}; Argo errors the node at run time",
                     got=when,
                     expected=f"both sides single-quoted: {quoted}",
                 ),
@@ -351,7 +358,12 @@ class _Checker:
             self.references.append(((*at, name, "template"), hook.get("template")))
             expression = hook.get("expression")
             if isinstance(expression, str) and expression:
-                self.expression(expression, (*at, name, "expression"), names, f"lifecycle hook {show(name)}")
+                workflow_level = names is WORKFLOW_HOOK_NAMES
+                expected = _WORKFLOW_HOOK_EXPECTED if workflow_level else _NODE_HOOK_EXPECTED
+                hint = " (a workflow-level hook sees only the workflow's global variables)" if workflow_level else ""
+                what = f"lifecycle hook {show(name)}"
+                errs = "workflow" if workflow_level else "node"
+                self.expression(expression, (*at, name, "expression"), names, what, expected, hint, errs)
             if name != "exit" and not hook.get("expression"):
                 self.add(
                     (*at, name, "expression"),
@@ -381,7 +393,8 @@ class _Checker:
             self.integer(strategy["limit"], (*at, "limit"), "limit")
         expression = strategy.get("expression")
         if isinstance(expression, str) and expression:
-            self.expression(expression, (*at, "expression"), RETRY_NAMES, "retryStrategy", hint=_RETRY_HINT)
+            expression_at = (*at, "expression")
+            self.expression(expression, expression_at, RETRY_NAMES, "retryStrategy", _RETRY_EXPECTED, _RETRY_HINT)
         backoff = strategy.get("backoff")
         if not isinstance(backoff, dict):
             return
@@ -402,20 +415,25 @@ class _Checker:
                 self.duration(backoff[key], (*at, "backoff", key), bare_seconds=True)
 
     def expression(
-        self, expression: str, at: Parts, names: dict[str, frozenset[str] | None], what: str, hint: str = ""
+        self,
+        expression: str,
+        at: Parts,
+        names: dict[str, frozenset[str] | None],
+        what: str,
+        expected: str,
+        hint: str = "",
+        errs: str = "node",
     ) -> None:
         """An expr-lang expression Argo compiles at run time; a compile error errors the node."""
-        problem = expr_problem(expression, names, hint=hint)
-        if problem:
-            self.add(
-                at,
-                describe(
-                    f"{what} expression does not compile: {problem}; Argo errors the node when it evaluates it",
-                    got=expression,
-                    expected="an expr-lang boolean expression over those names",
-                ),
-                "expression",
-            )
+        found = expr_problem(expression, names, hint=hint)
+        if found is None:
+            return
+        problem, compiles = found
+        if compiles:
+            message = f"{what} expression {problem}, so the condition never sees the real value"
+        else:
+            message = f"{what} expression does not compile: {problem}; Argo errors the {errs} when it evaluates it"
+        self.add(at, describe(message, got=expression, expected=expected), "expression")
 
     def integer(self, value: object, at: Parts, what: str) -> None:
         """An IntOrString Argo reads with ``strconv.Atoi``: ``"1.5"`` errors the node at run time."""
