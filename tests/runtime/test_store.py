@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import time
+import zlib
+
 import pytest
 
 from resilient_templates.errors import StateStoreError
-from resilient_templates.runtime.store import open_store
+from resilient_templates.runtime.store import (
+    ConstraintViolation,
+    advisory_key,
+    default_url,
+    is_default,
+    open_store,
+)
+
+#: Two lock names with the same crc32 (found by search): one lock under a 32-bit key.
+CRC32_TWINS = ("notify:29685295", "notify:32060020")
 
 
 def test_migrate_runs_each_statement_once(store):
@@ -71,6 +85,220 @@ def test_sqlite_lock_held_elsewhere_times_out_as_state_store_error(tmp_path):
         with pytest.raises(StateStoreError, match="locked"), waiter.transaction() as tx:
             tx.execute("INSERT INTO kv VALUES ('x')")
 
+
+
+def test_constraint_violation_is_a_state_store_error_and_rolls_back(store):
+    """A duplicate key raises ConstraintViolation (a StateStoreError, one line) and undoes the transaction."""
+    store.migrate("demo", ["CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT)"])
+    with store.transaction() as tx:
+        tx.execute("INSERT INTO kv VALUES (?, ?)", ("a", "1"))
+    with pytest.raises(ConstraintViolation) as info, store.transaction() as tx:
+        tx.execute("INSERT INTO kv VALUES (?, ?)", ("b", "1"))
+        tx.executemany("INSERT INTO kv VALUES (?, ?)", [("c", "1"), ("a", "2")])
+    assert isinstance(info.value, StateStoreError)
+    assert info.value.exit_code == 70
+    assert "constraint" in str(info.value) and "\n" not in str(info.value)
+    with store.transaction(write=False) as tx:
+        assert tx.execute("SELECT k, v FROM kv ORDER BY k").fetchall() == [("a", "1")]
+
+
+def test_concurrent_writer_processes_serialise(store_url, tmp_path):
+    """Two processes x 200 read-modify-write increments under tx.lock() lose no update."""
+    import subprocess
+    import sys
+
+    store = open_store(store_url)
+    store.migrate("demo", ["CREATE TABLE counter (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)"])
+    with store.transaction() as tx:
+        tx.execute("INSERT INTO counter VALUES (1, 0)")
+    go = tmp_path / "go"
+    worker = f"""
+import pathlib, sys, time
+from resilient_templates.runtime.store import open_store
+store = open_store({store_url!r}, timeout=30)
+pathlib.Path(sys.argv[1]).touch()
+deadline = time.monotonic() + 30
+while not pathlib.Path({str(go)!r}).exists() and time.monotonic() < deadline:
+    time.sleep(0.005)
+for _ in range(200):
+    with store.transaction() as tx:
+        tx.lock("counter")
+        (n,) = tx.execute("SELECT n FROM counter WHERE id = 1").fetchone()
+        tx.execute("UPDATE counter SET n = ? WHERE id = 1", (n + 1,))
+store.close()
+"""
+    ready = [tmp_path / f"ready-{i}" for i in range(2)]
+    procs = [subprocess.Popen([sys.executable, "-c", worker, str(r)]) for r in ready]
+    try:
+        deadline = time.monotonic() + 60
+        while not all(r.exists() for r in ready) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        go.touch()  # both are connected: start together
+        codes = [p.wait(timeout=120) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert codes == [0, 0]
+    with store.transaction(write=False) as tx:
+        assert tx.execute("SELECT n FROM counter WHERE id = 1").fetchone() == (400,)
+    store.close()
+
+
+# ------------------------------------------------------------------ the default store
+
+
+def test_default_store_is_a_private_file_in_tmpdir_not_the_working_directory(tmp_path, monkeypatch):
+    """No URL and no $RT_STATE_URL opens ${TMPDIR}/rt-state.sqlite3 and leaves the cwd alone."""
+    tmpdir, cwd = tmp_path / "tmp", tmp_path / "cwd"
+    tmpdir.mkdir()
+    cwd.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmpdir))
+    monkeypatch.delenv("RT_STATE_URL", raising=False)
+    monkeypatch.chdir(cwd)
+    store = open_store()
+    try:
+        store.migrate("demo", ["CREATE TABLE t (x INTEGER)"])
+    finally:
+        store.close()
+    path = tmpdir / "rt-state.sqlite3"
+    assert path.exists() and list(cwd.iterdir()) == []
+    assert path.stat().st_mode & 0o077 == 0
+    assert store.url == default_url() == f"sqlite://{path}"
+
+
+def test_default_store_falls_back_to_slash_tmp(monkeypatch):
+    """Without $TMPDIR the default store is /tmp/rt-state.sqlite3."""
+    monkeypatch.delenv("TMPDIR", raising=False)
+    assert default_url() == "sqlite:///tmp/rt-state.sqlite3"
+
+
+def test_is_default_tells_the_default_store_from_a_configured_one(tmp_path, monkeypatch):
+    """is_default(): None without $RT_STATE_URL, or the default file itself; nothing else."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.delenv("RT_STATE_URL", raising=False)
+    assert is_default(None) and is_default("")
+    assert is_default(default_url())
+    assert is_default(f"sqlite:///{tmp_path}/rt-state.sqlite3")  # the four-slash spelling too
+    assert is_default(str(tmp_path / "rt-state.sqlite3"))
+    assert not is_default(f"sqlite:///{tmp_path}/other.sqlite3")
+    assert not is_default(":memory:")
+    assert not is_default("postgresql://rt@127.0.0.1:5432/rt")
+    monkeypatch.setenv("RT_STATE_URL", "postgresql://rt@127.0.0.1:5432/rt")
+    assert not is_default(None)
+
+
+# ------------------------------------------------------------------ PostgreSQL specifics
+
+
+def test_advisory_lock_keys_are_64_bit_and_stable():
+    """advisory_key() is a signed 64-bit BLAKE2b hash: stable across runs, distinct for crc32 twins."""
+    a, b = CRC32_TWINS
+    assert zlib.crc32(a.encode()) == zlib.crc32(b.encode())
+    assert advisory_key(a) != advisory_key(b)
+    assert -(2**63) <= advisory_key(a) < 2**63
+    assert advisory_key("rt_schema") == int.from_bytes(
+        hashlib.blake2b(b"rt_schema", digest_size=8).digest(), "big", signed=True
+    )
+
+
+@pytest.mark.postgres
+def test_advisory_locks_on_crc32_twins_do_not_block_each_other(postgres_url):
+    """Two names whose 32-bit CRCs collide take different PostgreSQL advisory locks."""
+    a, b = CRC32_TWINS
+    holder, waiter = open_store(postgres_url), open_store(postgres_url, timeout=0.5)
+    try:
+        with holder.transaction() as tx, waiter.transaction() as other:
+            tx.lock(a)
+            other.lock(b)  # would time out if both names mapped to one lock
+    finally:
+        holder.close()
+        waiter.close()
+
+
+@pytest.mark.postgres
+def test_advisory_lock_held_elsewhere_times_out_as_state_store_error(postgres_url):
+    """An advisory lock held by another session past the timeout surfaces as StateStoreError('locked')."""
+    holder, waiter = open_store(postgres_url), open_store(postgres_url, timeout=0.3)
+    try:
+        with holder.transaction() as tx:
+            tx.lock("outbox")
+            started = time.monotonic()
+            with pytest.raises(StateStoreError, match="locked"), waiter.transaction() as other:
+                other.lock("outbox")
+            assert time.monotonic() - started < 5
+        with waiter.transaction() as other:  # released at the holder's commit; waiter still usable
+            other.lock("outbox")
+    finally:
+        holder.close()
+        waiter.close()
+
+
+@pytest.mark.postgres
+def test_store_reconnects_after_the_server_restarts(postgres_server, postgres_url):
+    """A server restart between two transactions of one open store costs nothing: it reconnects."""
+    store = open_store(postgres_url)
+    try:
+        store.migrate("demo", ["CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT)"])
+        with store.transaction() as tx:
+            tx.execute("INSERT INTO kv VALUES ('a', '1')")
+        postgres_server.restart()
+        with store.transaction() as tx:
+            tx.execute("INSERT INTO kv VALUES ('b', '2')")
+        with store.transaction(write=False) as tx:
+            assert tx.execute("SELECT k FROM kv ORDER BY k").fetchall() == [("a",), ("b",)]
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
+def test_statement_timeout_defaults_to_30s_and_is_configurable(postgres_url):
+    """statement_timeout: 30 s by default, ?statement_timeout= in the URL, the argument over both."""
+
+    def shown(store) -> str:
+        try:
+            with store.transaction(write=False) as tx:
+                return tx.execute("SHOW statement_timeout").fetchone()[0]
+        finally:
+            store.close()
+
+    assert shown(open_store(postgres_url)) == "30s"
+    assert shown(open_store(postgres_url + "?statement_timeout=5s")) == "5s"
+    assert shown(open_store(postgres_url + "?statement_timeout=5s", statement_timeout=1.5)) == "1500ms"
+
+
+@pytest.mark.postgres
+def test_statement_over_its_timeout_is_a_state_store_error(postgres_url):
+    """A statement running past statement_timeout is cancelled: StateStoreError('timed out')."""
+    store = open_store(postgres_url + "?statement_timeout=200ms")
+    try:
+        with pytest.raises(StateStoreError, match="timed out"), store.transaction() as tx:
+            tx.execute("SELECT pg_sleep(5)")
+        with store.transaction(write=False) as tx:  # the session survives the cancel
+            assert tx.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        store.close()
+
+
+def test_bad_statement_timeout_in_the_url_is_a_one_line_error():
+    """A statement_timeout that is no duration names itself, with the password masked."""
+    with pytest.raises(StateStoreError, match=r"u:\*\*\*@h/db: statement_timeout='soon' is not a duration"):
+        open_store("postgresql://u:secret@h/db?statement_timeout=soon")
+
+
+@pytest.mark.postgres
+def test_postgres_connection_uses_tcp_keepalives(postgres_url):
+    """The client socket has SO_KEEPALIVE and a 30 s idle time (reads the driver's socket: no other view)."""
+    import socket
+
+    store = open_store(postgres_url)
+    try:
+        sock = socket.socket(fileno=os.dup(store._conn.pgconn.socket))
+        with sock:
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 30
+    finally:
+        store.close()
 
 # ------------------------------------------------------------------ the PostgreSQL fixture itself
 # tests/conftest.py starts a real server; these tests hold it to its promises (no leaked

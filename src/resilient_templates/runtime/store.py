@@ -1,14 +1,23 @@
 """The runtime's state store: one small interface, two backends.
 
-* SQLite (the default): a file, for one machine or one pod with a volume.
+* SQLite (the default): a file, for one machine or one pod with a volume. With no URL and no
+  ``$RT_STATE_URL`` it is ``${TMPDIR:-/tmp}/rt-state.sqlite3`` (:func:`default_url`), a private
+  store: writable in a container whose working directory is read-only, shared with nobody
+  (:func:`is_default` tells callers that this is what they got).
 * PostgreSQL (``postgresql://…``): a shared in-cluster store, so that every failure container
-  sees the same history, rate-limit budgets, dedup records and outbox.
+  sees the same history, rate-limit budgets, dedup records and outbox. Sessions carry TCP
+  keepalives, ``lock_timeout`` (the ``timeout``) and ``statement_timeout`` (30 s by default;
+  ``?statement_timeout=5s`` in the URL or the ``statement_timeout`` argument). A connection
+  lost between transactions (a server restart, a failover) is replaced when the next
+  transaction begins; one lost in the middle of a transaction fails that transaction.
 
 Features (analysis history, notification outbox, rate limits…) own their tables. They write
 portable SQL with ``?`` placeholders and run it inside ``store.transaction()``; the backend
-converts placeholders and maps driver errors to :class:`StateStoreError`. Write transactions
-are serialised where it matters: SQLite takes the database write lock up front (``BEGIN
-IMMEDIATE``); PostgreSQL offers ``tx.lock(key)``, a transaction-scoped advisory lock.
+converts placeholders and maps driver errors to :class:`StateStoreError` (a broken constraint,
+such as a duplicate key, to its subclass :class:`ConstraintViolation`; on PostgreSQL it also
+aborts the transaction, so let it propagate). Write transactions are serialised where it
+matters: SQLite takes the database write lock up front (``BEGIN IMMEDIATE``); PostgreSQL
+offers ``tx.lock(key)``, a transaction-scoped advisory lock on a 64-bit hash of ``key``.
 
 Schema changes go through ``store.migrate(component, [ddl, …])``: statements past the
 component's recorded version run once, in order. ``{serial_pk}`` in DDL becomes the backend's
@@ -24,17 +33,58 @@ import os
 import re
 import sqlite3
 import time
-import zlib
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 from ..errors import StateStoreError
 
-__all__ = ["DEFAULT_URL_ENV", "Store", "Tx", "open_store"]
+__all__ = [
+    "DEFAULT_URL_ENV",
+    "ConstraintViolation",
+    "Store",
+    "Tx",
+    "advisory_key",
+    "default_url",
+    "is_default",
+    "open_store",
+]
 
 #: Environment variable naming the store URL when none is passed explicitly.
 DEFAULT_URL_ENV = "RT_STATE_URL"
-_DEFAULT_SQLITE = "rt-state.sqlite3"
+#: File name of the default SQLite store, in ``$TMPDIR`` (else ``/tmp``).
+DEFAULT_SQLITE_NAME = "rt-state.sqlite3"
+#: PostgreSQL ``statement_timeout`` when neither the URL nor the caller sets one, in seconds.
+DEFAULT_STATEMENT_TIMEOUT = 30.0
+#: libpq TCP keepalives: a peer gone silent (node lost, NAT dropped) is noticed in about a minute.
+PG_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
+
+
+class ConstraintViolation(StateStoreError):
+    """A write broke a constraint (duplicate key, NOT NULL, CHECK, foreign key).
+
+    Not an outage: retrying the same write fails the same way, hence ``exit_code`` 70
+    (EX_SOFTWARE). Write ``INSERT … ON CONFLICT`` where a conflict is expected.
+    """
+
+    exit_code = 70
+
+
+def default_url() -> str:
+    """The URL of the default, private store: ``sqlite:///${TMPDIR:-/tmp}/rt-state.sqlite3``."""
+    directory = os.environ.get("TMPDIR") or "/tmp"
+    return "sqlite://" + _canonical_path(os.path.join(directory, DEFAULT_SQLITE_NAME))
+
+
+def is_default(url: str | None) -> bool:
+    """True when ``url`` names the default, private store.
+
+    That is ``None``/empty while ``$RT_STATE_URL`` is unset (what :func:`open_store` then
+    opens), or the default SQLite file itself (a default store's ``store.url``).
+    """
+    if not url:
+        return not os.environ.get(DEFAULT_URL_ENV)
+    path = _sqlite_path(url)
+    return path not in (None, ":memory:") and "sqlite://" + _canonical_path(path) == default_url()
 
 
 class Tx(Protocol):
@@ -60,28 +110,45 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
-def open_store(url: str | None = None, *, timeout: float = 10.0) -> Store:
-    """Open the store at ``url`` (or ``$RT_STATE_URL``, or ``./rt-state.sqlite3``).
+def open_store(
+    url: str | None = None, *, timeout: float = 10.0, statement_timeout: float | None = None
+) -> Store:
+    """Open the store at ``url`` (or ``$RT_STATE_URL``, or :func:`default_url`).
 
     Accepted forms: ``sqlite:///abs/path.db``, ``sqlite:relative.db``, a bare file path,
     ``:memory:``, and ``postgresql://user@host:port/db`` (also ``postgres://``).
-    ``timeout`` bounds connecting and waiting for locks, in seconds.
+    ``timeout`` bounds connecting and waiting for locks, in seconds. ``statement_timeout``
+    (PostgreSQL, seconds, 0 = none) overrides the URL's ``?statement_timeout=`` and the
+    default of 30 s.
     """
-    url = url or os.environ.get(DEFAULT_URL_ENV) or _DEFAULT_SQLITE
+    default = not url and not os.environ.get(DEFAULT_URL_ENV)
+    url = url or os.environ.get(DEFAULT_URL_ENV) or default_url()
     if url.startswith(("postgresql://", "postgres://")):
-        return PostgresStore(url, timeout=timeout)
-    if url.startswith("sqlite:///"):
-        path = url[len("sqlite://") :]
-    elif url.startswith("sqlite:"):
-        path = url[len("sqlite:") :]
-    elif "://" in url:
+        return PostgresStore(url, timeout=timeout, statement_timeout=statement_timeout)
+    path = _sqlite_path(url)
+    if path is None:
         raise StateStoreError(
             f"state store URL {_redact_url(url)!r} has an unknown scheme "
             "(expected sqlite:///path, a file path, or postgresql://…)"
         )
-    else:
-        path = url
-    return SQLiteStore(path, timeout=timeout)
+    return SQLiteStore(path, timeout=timeout, private=default)
+
+
+def _sqlite_path(url: str) -> str | None:
+    """The file a SQLite URL or bare path names (``:memory:`` as is); None for other schemes."""
+    if url.startswith("sqlite:///"):
+        return url[len("sqlite://") :]
+    if url.startswith("sqlite:"):
+        return url[len("sqlite:") :]
+    if "://" in url:
+        return None
+    return url
+
+
+def _canonical_path(path: str) -> str:
+    """Absolute, normalised, one leading slash (``sqlite:////x`` and ``sqlite:///x`` agree)."""
+    absolute = os.path.abspath(path)
+    return "/" + absolute.lstrip("/") if absolute.startswith("//") else absolute
 
 
 def _redact_url(url: str) -> str:
@@ -131,14 +198,14 @@ class _SQLiteTx:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> _SQLiteTx:
         try:
             self._cur.execute(sql, tuple(params))
-        except sqlite3.OperationalError as exc:
+        except (sqlite3.OperationalError, sqlite3.IntegrityError) as exc:
             raise _sqlite_error(exc) from exc
         return self
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         try:
             self._cur.executemany(sql, [tuple(r) for r in rows])
-        except sqlite3.OperationalError as exc:
+        except (sqlite3.OperationalError, sqlite3.IntegrityError) as exc:
             raise _sqlite_error(exc) from exc
 
     def fetchone(self) -> tuple[Any, ...] | None:
@@ -157,6 +224,8 @@ class _SQLiteTx:
 
 def _sqlite_error(exc: sqlite3.Error) -> StateStoreError:
     text = str(exc)
+    if isinstance(exc, sqlite3.IntegrityError):
+        return ConstraintViolation(f"state store constraint violated: {text}")
     if "locked" in text or "busy" in text:
         return StateStoreError(f"state store is locked: {text} (another process holds it)")
     return StateStoreError(f"state store error: {text}")
@@ -166,14 +235,16 @@ class SQLiteStore(_BaseStore):
     dialect = "sqlite"
     serial_pk = "id INTEGER PRIMARY KEY AUTOINCREMENT"
 
-    def __init__(self, path: str, *, timeout: float = 10.0) -> None:
+    def __init__(self, path: str, *, timeout: float = 10.0, private: bool = False) -> None:
         self.path = path
-        self.url = path if path == ":memory:" else f"sqlite:///{os.path.abspath(path)}"
+        self.url = path if path == ":memory:" else "sqlite://" + _canonical_path(path)
         self.timeout = timeout
         try:
             if path != ":memory:":
                 parent = os.path.dirname(os.path.abspath(path))
                 os.makedirs(parent, exist_ok=True)
+                if private:  # the default store sits in a shared /tmp: owner-only from the start
+                    os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600))
             self._conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
             self._conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
             if path != ":memory:":
@@ -202,7 +273,7 @@ class SQLiteStore(_BaseStore):
             raise
         try:
             self._conn.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except sqlite3.Error as exc:  # e.g. a deferred foreign key: ConstraintViolation
             with contextlib.suppress(sqlite3.Error):
                 self._conn.execute("ROLLBACK")
             raise _sqlite_error(exc) from exc
@@ -233,8 +304,8 @@ class _PostgresTx:
 
         try:
             self._cur.execute(_to_pg(sql), tuple(params))
-        except psycopg.OperationalError as exc:
-            raise StateStoreError(f"state store error: {exc}".strip()) from exc
+        except (psycopg.OperationalError, psycopg.IntegrityError) as exc:
+            raise _pg_error(exc) from exc
         return self
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -242,8 +313,8 @@ class _PostgresTx:
 
         try:
             self._cur.executemany(_to_pg(sql), [tuple(r) for r in rows])
-        except psycopg.OperationalError as exc:
-            raise StateStoreError(f"state store error: {exc}".strip()) from exc
+        except (psycopg.OperationalError, psycopg.IntegrityError) as exc:
+            raise _pg_error(exc) from exc
 
     def fetchone(self) -> tuple[Any, ...] | None:
         return self._cur.fetchone()
@@ -256,43 +327,163 @@ class _PostgresTx:
         return self._cur.rowcount
 
     def lock(self, key: str) -> None:
-        """Transaction-scoped advisory lock on ``key``; released at commit or rollback."""
-        self.execute("SELECT pg_advisory_xact_lock(?)", (zlib.crc32(key.encode()) - 2**31,))
+        """Transaction-scoped advisory lock on ``key``; released at commit or rollback.
+
+        Waits at most the store's ``timeout`` (``lock_timeout``), then StateStoreError('locked').
+        """
+        self.execute("SELECT pg_advisory_xact_lock(?)", (advisory_key(key),))
+
+
+def advisory_key(key: str) -> int:
+    """The PostgreSQL advisory lock id of ``key``: a signed 64-bit BLAKE2b hash.
+
+    64 bits make two names sharing a lock negligible (a 32-bit CRC collides among ~77k
+    names with even odds). Runtimes hashing differently do not exclude each other, so a
+    change here must not be rolled out next to older runtimes on the same database.
+    """
+    import hashlib
+
+    digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def _pg_error(exc: Exception) -> Exception:
+    """The StateStoreError for a psycopg error (others, programming errors, come back as they are)."""
+    import psycopg
+    from psycopg import errors
+
+    text = _one_line(exc)
+    if isinstance(exc, psycopg.IntegrityError):
+        return ConstraintViolation(f"state store constraint violated: {text}")
+    if isinstance(exc, errors.LockNotAvailable):
+        return StateStoreError(f"state store is locked: {text} (another process holds it)")
+    if isinstance(exc, errors.QueryCanceled):
+        return StateStoreError(f"state store timed out: {text}")
+    if isinstance(exc, psycopg.OperationalError):
+        return StateStoreError(f"state store error: {text}")
+    return exc
+
+
+_DURATION = re.compile(r"[0-9]+(?:\.[0-9]+)?(?:us|ms|s|min|h|d)?\Z")
+
+
+def _pg_settings(
+    url: str, timeout: float, statement_timeout: float | None
+) -> tuple[str, dict[str, Any]]:
+    """The libpq URL (our own ``statement_timeout`` query parameter removed) and connect kwargs.
+
+    Parameters the URL sets itself (``keepalives_idle=…``, ``options=…``) win over ours.
+    """
+    from urllib.parse import unquote
+
+    base, _, query = url.partition("?")
+    kept, url_timeout, url_options = [], None, ""
+    for item in query.split("&") if query else []:
+        name, _, value = item.partition("=")
+        if name == "statement_timeout":
+            url_timeout = unquote(value)
+            continue
+        if name == "options":
+            url_options = unquote(value)
+        kept.append(item)
+    if statement_timeout is not None:
+        setting = f"{max(0, round(statement_timeout * 1000))}ms"
+    elif url_timeout is not None:
+        if not _DURATION.match(url_timeout):
+            raise StateStoreError(
+                f"state store URL {_redact_url(base)}: statement_timeout={url_timeout!r} is not a "
+                "duration (expected e.g. 30s, 500ms, 2min, or 0 for none)"
+            )
+        setting = url_timeout
+    else:
+        setting = f"{round(DEFAULT_STATEMENT_TIMEOUT * 1000)}ms"
+    names = {item.partition("=")[0] for item in kept}
+    options = f"-c lock_timeout={round(timeout * 1000)} -c statement_timeout={setting}"
+    kwargs: dict[str, Any] = {
+        "connect_timeout": max(1, round(timeout)),
+        "options": f"{options} {url_options}".strip(),
+    }
+    kwargs.update({k: v for k, v in PG_KEEPALIVES.items() if k not in names})
+    return base + ("?" + "&".join(kept) if kept else ""), kwargs
 
 
 class PostgresStore(_BaseStore):
     dialect = "postgres"
     serial_pk = "id BIGSERIAL PRIMARY KEY"
 
-    def __init__(self, url: str, *, timeout: float = 10.0) -> None:
+    def __init__(
+        self, url: str, *, timeout: float = 10.0, statement_timeout: float | None = None
+    ) -> None:
         self.url = _redact_url(url)
         try:
-            import psycopg
+            import psycopg  # noqa: F401
         except ImportError as exc:
             raise StateStoreError(
                 "a postgresql:// state store needs psycopg "
                 "(pip install 'resilient-templates[postgres]')"
             ) from exc
+        self._conninfo, self._connect_kwargs = _pg_settings(url, timeout, statement_timeout)
+        self._conn = self._connect()
+
+    def _connect(self) -> Any:
+        import psycopg
+
         try:
-            self._conn = psycopg.connect(
-                url,
-                connect_timeout=max(1, int(timeout)),
-                options=f"-c lock_timeout={int(timeout * 1000)}",
-            )
+            return psycopg.connect(self._conninfo, **self._connect_kwargs)
         except psycopg.Error as exc:
             raise StateStoreError(
-                f"cannot connect to state store {self.url}: {str(exc).strip()}"
+                f"cannot connect to state store {self.url}: {_one_line(exc)}"
             ) from exc
+
+    def _reconnect(self) -> None:
+        with contextlib.suppress(Exception):
+            self._conn.close()
+        self._conn = self._connect()
+
+    def _begin(self) -> Any:
+        """An entered psycopg transaction; a connection lost since the last one is replaced.
+
+        Nothing has been sent when BEGIN fails, so reconnecting and beginning again is safe.
+        """
+        import psycopg
+
+        if self._conn.closed or self._conn.broken:
+            self._reconnect()
+        try:
+            return self._enter()
+        except psycopg.OperationalError:
+            self._reconnect()  # the server went away since the last transaction
+        try:
+            return self._enter()
+        except psycopg.OperationalError as exc:
+            raise _pg_error(exc) from exc
+
+    def _enter(self) -> Any:
+        transaction = self._conn.transaction()
+        transaction.__enter__()  # sends BEGIN
+        return transaction
 
     @contextlib.contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[_PostgresTx]:
         import psycopg
 
+        transaction = self._begin()
         try:
-            with self._conn.transaction():
-                yield _PostgresTx(self._conn)
-        except psycopg.OperationalError as exc:
-            raise StateStoreError(f"state store error: {str(exc).strip()}") from exc
+            yield _PostgresTx(self._conn)
+        except BaseException as exc:
+            # Rolls back; psycopg logs (and swallows) a rollback that fails on a dead connection.
+            transaction.__exit__(type(exc), exc, exc.__traceback__)
+            if isinstance(exc, (psycopg.OperationalError, psycopg.IntegrityError)):
+                raise _pg_error(exc) from exc
+            raise
+        try:
+            transaction.__exit__(None, None, None)
+        except (psycopg.OperationalError, psycopg.IntegrityError) as exc:
+            raise _pg_error(exc) from exc
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
