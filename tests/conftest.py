@@ -70,7 +70,8 @@ class PostgresServer:
         self.initdb, self.pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
         if not self.initdb or not self.pg_ctl:
             raise PostgresUnavailable(
-                "PostgreSQL binaries (initdb, pg_ctl) not found: install postgresql or set RT_PG_BIN"
+                "PostgreSQL binaries (initdb, pg_ctl) not found: "
+                "install postgresql or set RT_PG_BIN"
             )
         self.user = "postgres" if os.geteuid() == 0 else None
         owner = None
@@ -92,7 +93,7 @@ class PostgresServer:
 
     @classmethod
     def or_skip(cls) -> PostgresServer:
-        """A new server, or a loud skip (a failure under ``RT_REQUIRE_POSTGRES=1``) saying why not."""
+        """A new server, or a loud skip saying why not (a failure if RT_REQUIRE_POSTGRES=1)."""
         try:
             return cls()
         except PostgresUnavailable as exc:

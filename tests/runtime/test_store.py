@@ -88,7 +88,7 @@ def test_sqlite_lock_held_elsewhere_times_out_as_state_store_error(tmp_path):
 
 
 def test_constraint_violation_is_a_state_store_error_and_rolls_back(store):
-    """A duplicate key raises ConstraintViolation (a StateStoreError, one line) and undoes the transaction."""
+    """A duplicate key raises ConstraintViolation (a one-line StateStoreError) and rolls back."""
     store.migrate("demo", ["CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT)"])
     with store.transaction() as tx:
         tx.execute("INSERT INTO kv VALUES (?, ?)", ("a", "1"))
@@ -192,7 +192,7 @@ def test_is_default_tells_the_default_store_from_a_configured_one(tmp_path, monk
 
 
 def test_advisory_lock_keys_are_64_bit_and_stable():
-    """advisory_key() is a signed 64-bit BLAKE2b hash: stable across runs, distinct for crc32 twins."""
+    """advisory_key() is a signed 64-bit BLAKE2b hash: stable, and distinct for crc32 twins."""
     a, b = CRC32_TWINS
     assert zlib.crc32(a.encode()) == zlib.crc32(b.encode())
     assert advisory_key(a) != advisory_key(b)
@@ -218,7 +218,7 @@ def test_advisory_locks_on_crc32_twins_do_not_block_each_other(postgres_url):
 
 @pytest.mark.postgres
 def test_advisory_lock_held_elsewhere_times_out_as_state_store_error(postgres_url):
-    """An advisory lock held by another session past the timeout surfaces as StateStoreError('locked')."""
+    """An advisory lock held elsewhere past the timeout surfaces as StateStoreError('locked')."""
     holder, waiter = open_store(postgres_url), open_store(postgres_url, timeout=0.3)
     try:
         with holder.transaction() as tx:
@@ -253,7 +253,7 @@ def test_store_reconnects_after_the_server_restarts(postgres_server, postgres_ur
 
 @pytest.mark.postgres
 def test_statement_timeout_defaults_to_30s_and_is_configurable(postgres_url):
-    """statement_timeout: 30 s by default, ?statement_timeout= in the URL, the argument over both."""
+    """statement_timeout: 30 s by default, else ?statement_timeout=, and the argument over both."""
 
     def shown(store) -> str:
         try:
@@ -264,7 +264,8 @@ def test_statement_timeout_defaults_to_30s_and_is_configurable(postgres_url):
 
     assert shown(open_store(postgres_url)) == "30s"
     assert shown(open_store(postgres_url + "?statement_timeout=5s")) == "5s"
-    assert shown(open_store(postgres_url + "?statement_timeout=5s", statement_timeout=1.5)) == "1500ms"
+    both = open_store(postgres_url + "?statement_timeout=5s", statement_timeout=1.5)
+    assert shown(both) == "1500ms"
 
 
 @pytest.mark.postgres
@@ -282,13 +283,14 @@ def test_statement_over_its_timeout_is_a_state_store_error(postgres_url):
 
 def test_bad_statement_timeout_in_the_url_is_a_one_line_error():
     """A statement_timeout that is no duration names itself, with the password masked."""
-    with pytest.raises(StateStoreError, match=r"u:\*\*\*@h/db: statement_timeout='soon' is not a duration"):
+    expected = r"u:\*\*\*@h/db: statement_timeout='soon' is not a duration"
+    with pytest.raises(StateStoreError, match=expected):
         open_store("postgresql://u:secret@h/db?statement_timeout=soon")
 
 
 @pytest.mark.postgres
 def test_postgres_connection_uses_tcp_keepalives(postgres_url):
-    """The client socket has SO_KEEPALIVE and a 30 s idle time (reads the driver's socket: no other view)."""
+    """The client socket has SO_KEEPALIVE, idle 30 s (read from the driver's socket: no other view)."""
     import socket
 
     store = open_store(postgres_url)
@@ -395,7 +397,7 @@ def test_reset_does_not_hang_on_a_lock_held_by_a_leaked_connection(postgres_serv
 
 @pytest.mark.postgres
 def test_server_start_retries_on_another_port_when_its_port_is_taken(postgres_server, monkeypatch):
-    """If another process grabs the chosen port before postgres binds it, start() picks a new one."""
+    """If another process takes the chosen port before postgres binds it, start() picks another."""
     import socket
 
     conftest = _root_conftest()

@@ -56,7 +56,12 @@ DEFAULT_SQLITE_NAME = "rt-state.sqlite3"
 #: PostgreSQL ``statement_timeout`` when neither the URL nor the caller sets one, in seconds.
 DEFAULT_STATEMENT_TIMEOUT = 30.0
 #: libpq TCP keepalives: a peer gone silent (node lost, NAT dropped) is noticed in about a minute.
-PG_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
+PG_KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
 
 
 class ConstraintViolation(StateStoreError):
@@ -352,7 +357,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _pg_error(exc: Exception) -> Exception:
-    """The StateStoreError for a psycopg error (others, programming errors, come back as they are)."""
+    """The StateStoreError for a psycopg error; others (programming errors) come back as is."""
     import psycopg
     from psycopg import errors
 
