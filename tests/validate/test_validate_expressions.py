@@ -63,6 +63,7 @@ def test_malformed_depends_names_its_syntax_problem(depends: str, problem: str) 
         "{{= inputs.parameters['go-ahead'] == 'yes-please' }}",
         "true",
         "{{steps.a.outputs.result}} == café",
+        "{{steps.a.outputs.result}} in ('x', 'y-z') && {{item}} * 2 > 3",
     ],
 )
 def test_when_expressions_govaluate_reads_as_meant_pass(when: str) -> None:

@@ -156,7 +156,6 @@ _WHEN_TOKEN = re.compile(
     r"|(?P<word>[^\s'\"()!=<>&|~]+|[=&|~]))"
 )
 _COMPARATORS = ("==", "!=", "<", ">", "<=", ">=")
-_ARITHMETIC = ("-", "+", "*", "/", "%")
 #: What govaluate reads as one operand: a word (Argo turns it into a string) or a number.
 _BARE_OPERAND = re.compile(r"-?[0-9]+(?:\.[0-9]+)?|[^\W\d_]\w*")
 
@@ -173,7 +172,7 @@ def when_problem(text: str) -> tuple[str, str] | None:
     tokens = [(m.lastgroup, m.group(m.lastgroup)) for m in _WHEN_TOKEN.finditer(marked) if m.lastgroup]
     problem = None
     for kind, value in tokens:
-        if kind != "word" or value in _ARITHMETIC or value == _MARK or _BARE_OPERAND.fullmatch(value):
+        if kind != "word" or value == _MARK or _is_operator(value) or _BARE_OPERAND.fullmatch(value):
             continue
         if _MARK in value:
             problem = "a {{...}} value is joined to other text without quotes"
@@ -187,6 +186,11 @@ def when_problem(text: str) -> tuple[str, str] | None:
     if problem is None:
         return None
     return problem, _quoted(text)
+
+
+def _is_operator(word: str) -> bool:
+    """Symbols only (``-``, ``**``, ``,``, ``?``, ``:``): operators and separators, not operands."""
+    return _MARK not in word and not any(c.isalnum() for c in word)
 
 
 def _unquoted_tag_compared_to_literal(tokens: list[tuple[str, str]]) -> str | None:
@@ -210,7 +214,7 @@ def _quoted(text: str) -> str:
     pieces, pos = [], 0
     for match in _WHEN_TOKEN.finditer(masked):
         word = match.group("word")
-        if word is None or word in _ARITHMETIC or (_MARK not in word and _BARE_OPERAND.fullmatch(word)):
+        if word is None or _is_operator(word) or (_MARK not in word and _BARE_OPERAND.fullmatch(word)):
             continue
         start, end = match.span("word")
         pieces.append(f"{text[pos:start]}'{text[start:end]}'")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from .expressions import expression_tags, simple_tags
@@ -43,17 +43,28 @@ def _list(value: object) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def strings_in(value: object, at: Parts) -> Iterator[tuple[Parts, str]]:
-    """Every string under ``value`` with its key path; ``inline`` templates are their own scope."""
-    if isinstance(value, str):
-        yield at, value
-    elif isinstance(value, dict):
-        for key, item in value.items():
+def strings_in(value: object, at: Parts) -> list[tuple[Parts, str]]:
+    """The strings under ``value`` that may name something (``{{...}}`` tags, ``expression``
+    fields), with their key paths, in document order; ``inline`` templates are their own scope."""
+    found: list[tuple[Parts, str]] = []
+
+    def visit(key: str | int, item: object, parts: Parts) -> None:
+        if isinstance(item, str):
+            if "{{" in item or key == "expression":
+                found.append(((*parts, key), item))
+        elif isinstance(item, dict):
+            walk(item.items(), (*parts, key))
+        elif isinstance(item, list):
+            walk(enumerate(item), (*parts, key))
+
+    def walk(items: Iterable[tuple[str | int, object]], parts: Parts) -> None:
+        for key, item in items:
             if key != "inline":
-                yield from strings_in(item, (*at, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from strings_in(item, (*at, index))
+                visit(key, item, parts)
+
+    if isinstance(value, dict):
+        walk(value.items(), at)
+    return found
 
 
 def _blank_strings(expression: str) -> str:
@@ -83,14 +94,18 @@ def _expected(kind: str, names: list[str], wanted: str) -> str:
 
 
 def input_reference_findings(
-    template: Mapping[str, Any], at: Parts, extra: tuple[list[str], list[str]]
+    template: Mapping[str, Any],
+    at: Parts,
+    extra: tuple[list[str], list[str]] = ([], []),
+    strings: list[tuple[Parts, str]] | None = None,
 ) -> list[Finding]:
     """``{{inputs.parameters.X}}``/``{{inputs.artifacts.X}}`` (and the same inside ``{{= }}``)
-    naming an input the template does not declare. ``extra`` are inputs from templateDefaults."""
+    naming an input the template does not declare. ``extra`` are inputs from templateDefaults;
+    ``strings`` is ``strings_in(template, at)`` if the caller has it already."""
     params, artifacts = declared_inputs(template)
     known = {"parameters": set(params) | set(extra[0]), "artifacts": set(artifacts) | set(extra[1])}
     findings = []
-    for parts, text in strings_in(template, at):
+    for parts, text in strings if strings is not None else strings_in(template, at):
         if "inputs" not in text or "{{" not in text:
             continue
         missing = [(kind, name) for kind, name in _input_references(text) if name not in known[kind]]
@@ -130,7 +145,9 @@ def _input_references(text: str) -> Iterator[tuple[str, str]]:
 # -- rule node-ref -------------------------------------------------------------------------
 
 
-def node_reference_findings(template: Mapping[str, Any], at: Parts) -> list[Finding]:
+def node_reference_findings(
+    template: Mapping[str, Any], at: Parts, strings: list[tuple[Parts, str]] | None = None
+) -> list[Finding]:
     """``steps.X``/``tasks.X`` (tags, hook expressions, output expressions) naming no step or task
     of this steps/DAG template. Leaf templates have neither and are not checked."""
     if isinstance(template.get("steps"), list):
@@ -145,7 +162,7 @@ def node_reference_findings(template: Mapping[str, Any], at: Parts) -> list[Find
         return []  # generated names: unknowable before run time
     known = set(nodes)
     findings = []
-    for parts, text in strings_in(template, at):
+    for parts, text in strings if strings is not None else strings_in(template, at):
         bare = _is_bare_expression(parts)
         if not bare and ("{{" not in text or ("steps" not in text and "tasks" not in text)):
             continue

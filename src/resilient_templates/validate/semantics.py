@@ -23,7 +23,13 @@ from ..errors import DurationError
 from ..policy import Duration
 from .expressions import DEPENDS_RESULTS, ITEM_RESULTS, expr_problem, parse_depends, when_problem
 from .problem import Finding, describe, render_path, show
-from .references import argument_findings, declared_inputs, input_reference_findings, node_reference_findings
+from .references import (
+    argument_findings,
+    declared_inputs,
+    input_reference_findings,
+    node_reference_findings,
+    strings_in,
+)
 
 __all__ = ["WORKFLOW_KINDS", "check_document"]
 
@@ -207,8 +213,9 @@ class _Checker:
             self.template_deadline(template["activeDeadlineSeconds"], (*at, "activeDeadlineSeconds"))
         self.template_fields(template, at)
         self.metrics(template.get("metrics"), (*at, "metrics"))
-        self.findings.extend(input_reference_findings(template, at, self.default_inputs))
-        self.findings.extend(node_reference_findings(template, at))
+        strings = strings_in(template, at)
+        self.findings.extend(input_reference_findings(template, at, self.default_inputs, strings))
+        self.findings.extend(node_reference_findings(template, at, strings))
         self.volume_mounts(template, at)
         for group_index, group in enumerate(_list(template.get("steps"))):
             for step_index, step in enumerate(_list(group)):
@@ -718,7 +725,8 @@ def _has_items(task: dict[str, Any]) -> bool:
 def _declared_volumes(spec: dict[str, Any]) -> set[str] | None:
     """The volume names every pod of this workflow has, or None when mounts are not checked here:
     library templates (no entrypoint: the calling workflow declares the volumes), a
-    workflowTemplateRef (volumes come from there), podSpecPatch, or names only known at run time."""
+    workflowTemplateRef (volumes come from there), podSpecPatch, or names only known at run time.
+    Volumes a cluster adds through the controller's workflowDefaults are not visible here."""
     if not spec.get("entrypoint") or spec.get("workflowTemplateRef") is not None or spec.get("podSpecPatch"):
         return None
     names: list[object] = [v.get("name") for v in _list(spec.get("volumes")) if isinstance(v, dict)]
