@@ -88,8 +88,9 @@ class Fault:
         return cls("drop_after")
 
     @classmethod
-    def error(cls, status: int = 500) -> Fault:
-        return cls("status", status=status)
+    def error(cls, status: int = 500, retry_after: str | None = None) -> Fault:
+        """An error status; ``retry_after`` adds a Retry-After header (a 503 may carry one)."""
+        return cls("status", status=status, retry_after=retry_after)
 
     @classmethod
     def rate_limited(cls, retry_after: str | None = "1") -> Fault:
@@ -314,7 +315,10 @@ class ProviderServer:
             self._drop(handler)
             return
         if fault.kind == "status":
-            self._finish(handler, record, self.error_reply(fault.status))
+            reply = self.error_reply(fault.status)
+            if fault.retry_after is not None:
+                reply.headers["Retry-After"] = fault.retry_after
+            self._finish(handler, record, reply)
             return
         if fault.kind == "rate_limited":
             self._finish(handler, record, self.rate_limited_reply(fault.retry_after))

@@ -156,7 +156,9 @@ def test_resolve_by_incident(plan_path, store_url, tmp_path, slack_server, capsy
 
 def test_tick_sends_what_notify_left_behind(plan_path, store_url, tmp_path, slack_server, capsys):
     """A message notify could not send (503, no time left) is sent by a later `tick`."""
-    slack_server.script(Fault.error(503))
+    # Retry-After makes the retry due exactly 1 s later: with only the plan's 10 ms backoff it
+    # could come due while notify was still running, and notify would send it itself.
+    slack_server.script(Fault.error(503, retry_after="1"))
     run(["notify", "--config", str(plan_path), "--store", store_url, "--deliver-for", "0s",
          "--analysis", str(_analysis_file(tmp_path))])  # fmt: skip
     assert _summary(capsys)["pending"] == 1
