@@ -57,4 +57,11 @@ def build() -> WorkflowTemplate:
 
 
 if __name__ == "__main__":
-    print(dump_documents([build().to_dict()], source="examples/custom_pipeline.py"), end="")
+    print(
+        dump_documents(
+            [build().to_dict()],
+            source="examples/custom_pipeline.py",
+            regenerate="python examples/custom_pipeline.py",
+        ),
+        end="",
+    )

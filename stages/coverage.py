@@ -11,9 +11,12 @@ coverage_analysis = Stage(
     name="coverage_analysis",
     description="Measure test coverage and fail below the threshold.",
     image="{{inputs.parameters.coverage-image}}",
+    # No pipe into tee: dash has no pipefail, so `cmd | tee` would hide a failed threshold.
     script=(
-        "set -eu\ncd /workspace/repo\n"
-        'sh -c "$COVERAGE_COMMAND" | tee /tmp/rt/coverage.txt\n'
+        "set -u\ncd /workspace/repo\n"
+        'sh -c "$COVERAGE_COMMAND" >/tmp/rt/coverage.txt 2>&1 && rc=0 || rc=$?\n'
+        "cat /tmp/rt/coverage.txt\n"
+        "exit $rc\n"
     ),
     inputs=(
         Param("coverage-image", default="python:3.12-slim", description="Image with the coverage tool."),

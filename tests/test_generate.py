@@ -122,6 +122,19 @@ def test_yaml_schedule_matches_explain(pipeline, stage):
     assert template["retryStrategy"]["limit"] == str(retry.max_attempts - 1)
 
 
+def test_production_jitter_bounds_match_the_yaml(files):
+    """The production overlay's full-jitter clone draws within the schedule's bounds, per YAML."""
+    from resilient_templates.config import load_config
+
+    config = load_config(CONFIG, env="production", stages={s.name: s.retry for s in STAGES})
+    retry = config.retry_for("repository_clone", STAGES[0].retry)
+    doc = yaml.safe_load(files["env/production/resilient-pipeline.yaml"])
+    env = {e["name"]: e.get("value") for e in templates(doc)["repository-clone"]["container"]["env"]}
+    bounds = [tuple(int(x) for x in pair.split(":")) for pair in env["RT_BOUNDS"].split()]
+    assert env["RT_JITTER"] == "full" and env["RT_FLOOR"] == "0"
+    assert bounds == [(int(lo.seconds), int(hi.seconds)) for lo, hi in retry.bounds()]
+
+
 def test_explain_prints_each_stage_schedule():
     """`resilient-templates explain` prints the five stages' timelines from the same config."""
     out = subprocess.run(

@@ -170,7 +170,8 @@ def _check(out: Path, files: list[GeneratedFile]) -> int:
                 current.splitlines(), f.text.splitlines(), str(target), f"{target} (generated)",
                 lineterm="", n=1,
             )  # fmt: skip
-            sys.stderr.write("\n".join(list(diff)[:40]) + "\n")
+            lines = [line if len(line) <= 160 else line[:157] + "..." for line in list(diff)[:40]]
+            sys.stderr.write("\n".join(lines) + "\n")
     known = {f.path for f in files}
     extra = sorted(
         p.relative_to(out).as_posix()

@@ -57,9 +57,11 @@ def test_wrapper_stops_the_command_before_the_pod_deadline():
     """The soft deadline (and its kill grace) ends before the kubelet's hard kill."""
     env = {e["name"]: e.get("value") for e in build(STAGE)["container"]["env"]}
     assert (env["RT_TIMEOUT"], env["RT_KILL_GRACE"]) == ("540", "10")
-    for seconds in (1, 2, 5, 30, 59, 600, 3600, 86400):
+    for seconds in (1, 2, 5, 30, 59, 60, 300, 600, 3600, 86400):
         stop, grace = soft_deadline(Duration.parse(seconds))
         assert 1 <= stop and stop + grace <= max(seconds, 2)
+        if seconds >= 60:  # room for the kill grace, the 5 s tail collection and pod start-up
+            assert seconds - stop >= grace + 20
 
 
 def test_error_context_output_has_a_default():
@@ -75,9 +77,10 @@ def test_env_order_and_secret_reference():
     env = build(STAGE)["container"]["env"]
     names = [e["name"] for e in env]
     assert names == ["RT_STAGE", "RT_RETRIES", "RT_FLOOR", "RT_SLEEPS", "RT_TIMEOUT",
-                     "RT_KILL_GRACE", "RT_HINTS", "SUITE", "TOKEN"]  # fmt: skip
+                     "RT_KILL_GRACE", "RT_MKDIRS", "RT_HINTS", "SUITE", "TOKEN"]  # fmt: skip
     assert env[-1]["valueFrom"] == {"secretKeyRef": {"name": "ci", "key": "token", "optional": True}}
-    assert env[6]["value"] == "gh-rate\texternal_dependency\ttrue\trate limit exceeded"
+    assert env[6]["value"] == "/tmp"  # the report's directory, created before the command runs
+    assert env[7]["value"] == "gh-rate\texternal_dependency\ttrue\trate limit exceeded"
 
 
 def test_labels_resources_and_workspace():

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -43,7 +45,7 @@ def run(request: pytest.FixtureRequest, tmp_path: Path):
         shell = os.path.join(path, "sh")
     script = wrapper_script()
 
-    def _run(*argv: str, timeout: float = 30, **env: str):
+    def _run(*argv: str, timeout: float = 30, terminate_after: float | None = None, **env: str):
         ctx, term = tmp_path / "ctx" / "error-context.json", tmp_path / "term"
         full_env = {
             "PATH": path,
@@ -52,12 +54,17 @@ def run(request: pytest.FixtureRequest, tmp_path: Path):
             "RT_STAGE": "demo",
             **env,
         }
-        proc = subprocess.run(
+        popen = subprocess.Popen(
             [shell, "-c", script, "rt-wrapper", *argv],
             env=full_env,
-            capture_output=True,
-            timeout=timeout,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
+        if terminate_after is not None:  # as Argo's executor does at a deadline
+            time.sleep(terminate_after)
+            popen.send_signal(signal.SIGTERM)
+        stdout, stderr = popen.communicate(timeout=timeout)
+        proc = subprocess.CompletedProcess(popen.args, popen.returncode, stdout, stderr)
         context = json.loads(ctx.read_bytes().decode("utf-8", "replace")) if ctx.exists() else None
         termination = term.read_text() if term.exists() else None
         return proc.returncode, context, termination, proc.stderr.decode(errors="replace"), proc
@@ -187,3 +194,55 @@ def test_decorrelated_jitter_grows_from_the_previous_delay(run):
 def test_wrapper_source_is_posix_sh_syntax():
     """The shipped wrapper parses under dash -n (no bashisms that break parsing)."""
     subprocess.run(["/bin/sh", "-n", "-c", WRAPPER_SOURCE], check=True)
+
+
+def test_output_directories_exist_before_the_command_runs(run, tmp_path):
+    """The context directory and RT_MKDIRS exist before the command starts (it may write there)."""
+    out_dir = tmp_path / "outputs" / "deep"
+    rc, ctx, _, _, _ = run("sh", "-c", f"echo done > {out_dir}/result", RT_MKDIRS=str(out_dir))
+    assert rc == 0 and (out_dir / "result").read_text() == "done\n" and ctx["ok"] is True
+
+
+def test_well_known_secrets_are_redacted_in_the_tail(run):
+    """Tokens, JWTs, URL passwords and private keys never reach the error context verbatim."""
+    secrets = [
+        "ghp_" + "a" * 36,
+        "xoxb-123456789012-abcdefghijkl",
+        "AKIAABCDEFGHIJKLMNOP",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJl",
+        "https://deploy:hunter2secret@git.example.com/r.git",
+        "Authorization: Bearer abcdefghijklmnopqrstuvwxyz",
+    ]
+    script = "; ".join(f"echo '{s}'" for s in secrets)
+    script += "; printf -- '-----BEGIN RSA PRIVATE KEY-----\\nMIIEow\\n-----END RSA PRIVATE KEY-----\\n'; exit 1"
+    rc, ctx, _, _, proc = run("sh", "-c", script)
+    tail = ctx["log_tail"]
+    for secret in ("a" * 36, "abcdefghijkl", "IJKLMNOP", "c2lnbmF0dXJl", "hunter2secret",
+                   "abcdefghijklmnopqrstuvwxyz", "MIIEow"):  # fmt: skip
+        assert secret not in tail
+    assert "https://deploy:[REDACTED:url-password]@git.example.com" in tail
+    assert "Authorization: Bearer [REDACTED:authorization-header]" in tail
+    assert b"hunter2secret" in proc.stdout  # the live log is the command's own, untouched
+
+
+def test_ordinary_text_is_not_redacted(run):
+    """Look-alikes stay: a git SHA, 'Bearer' in prose, a URL without credentials."""
+    text = "commit 3f5a9c2e1b7d4f6a8c0e2b4d6f8a0c2e4b6d8f0a; the Bearer scheme; https://example.com:8443/x"
+    rc, ctx, _, _, _ = run("sh", "-c", f"echo '{text}'; exit 1")
+    assert ctx["log_tail"] == text
+
+
+def test_without_a_usable_temp_dir_the_command_still_runs(run, tmp_path):
+    """If the capture cannot be set up (read-only /tmp), the wrapper runs the command plainly."""
+    rc, _, _, err, proc = run("sh", "-c", "echo still-ran; exit 4", TMPDIR="/proc/self",
+                              RT_CONTEXT="/proc/self/ctx.json")  # fmt: skip
+    assert rc == 4 and proc.stdout == b"still-ran\n" and "without the wrapper" in err
+
+
+def test_sigterm_during_the_in_pod_wait_still_records_context(run):
+    """A deadline or drain that stops the pod while it waits leaves an error context (exit 143)."""
+    rc, ctx, term, _, _ = run("true", RT_RETRIES="1", RT_SLEEPS="30", RT_FLOOR="0",
+                              terminate_after=1.0, timeout=20)  # fmt: skip
+    assert rc == 143
+    assert ctx["ok"] is False and ctx["signal"] == "TERM" and ctx["exit_code"] == 143
+    assert parse_hint(term).signature == "terminated-while-waiting"

@@ -46,6 +46,7 @@ def test_accepts_int_seconds_and_timedelta():
         ("-5s", "must not be signed"),
         ("abc", "is not a Go duration"),
         ("", "must not be empty"),
+        ("٣٠s", "is not a Go duration"),  # Arabic-Indic digits: Go accepts ASCII only
         ("5", None),
     ],
 )

@@ -44,6 +44,10 @@ PIPELINE_LABEL = "resilient-templates.io/pipeline"
 ANALYSIS_PATH = "/tmp/rt/analysis.json"
 NOTIFY_MOUNT = "/etc/resilient-templates/notify"
 FAILED = "'{{workflow.status}}' != 'Succeeded'"
+ANALYSIS_REF = "{{=steps.analyze.outputs?.parameters?.analysis ?? '[]'}}"
+#: Exit-handler pods are exempt from the workflow deadline (argo-semantics §2.2) and Argo does
+#: not give up on ImagePullBackOff: `timeout` (Pending time included) bounds them.
+RUNTIME_TIMEOUT = "10m"
 SUCCEEDED = "'{{workflow.status}}' == 'Succeeded'"
 
 
@@ -143,6 +147,7 @@ def exit_handler_templates(
         command=["resilient-runtime", "analyze"],
         args=[*workflow_args, "--stages", stages, "--output", ANALYSIS_PATH],
         env=_runtime_env(handler),
+        timeout=RUNTIME_TIMEOUT,
         outputs=[
             Parameter(
                 name="analysis",
@@ -163,6 +168,7 @@ def exit_handler_templates(
         ],  # fmt: skip
         env=_runtime_env(handler),
         env_from=_secrets(handler),
+        timeout=RUNTIME_TIMEOUT,
         inputs=[
             Parameter(name="analysis", default="[]"),
             m.Artifact(
@@ -198,7 +204,9 @@ def exit_handler_templates(
                 name="notify",
                 template="rt-notify",
                 when=FAILED,
-                arguments={"analysis": "{{steps.analyze.outputs.parameters.analysis}}"},
+                # guarded: an analyze pod that errored has no outputs, and a plain reference to
+                # a missing output would keep the exit handler waiting (failure-path §1.5)
+                arguments={"analysis": ANALYSIS_REF},
             ),
             *resolve_steps,
         ],

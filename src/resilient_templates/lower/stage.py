@@ -13,12 +13,13 @@
           valueFrom: {path: /tmp/rt/error-context.json, default: "{}"}
 
 Deadlines: ``activeDeadlineSeconds`` = attempt timeout + the longest in-pod retry wait (the
-kubelet kills the pod then). The wrapper stops the command a margin earlier (10 % of the
-timeout, between 5 s and 60 s) so that the error context is written and saved before the kill.
+kubelet kills the pod then). The wrapper stops the command a margin earlier (see
+``soft_deadline``) so that the error context is written and saved before the kill.
 """
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Sequence
 
 from hera.workflows import Container, Env, Parameter
@@ -30,6 +31,8 @@ from ..policy import Duration
 from .retry import retry_lowering
 from .wrapper import CONTEXT_PATH, wrapper_script
 
+CONTEXT_DIR = posixpath.dirname(CONTEXT_PATH)
+
 __all__ = ["MANAGED_BY", "STAGE_LABEL", "WrapperHint", "soft_deadline", "stage_template"]
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "resilient-templates"}
@@ -40,12 +43,16 @@ WrapperHint = tuple[str, str, bool, str]
 
 
 def soft_deadline(timeout: Duration) -> tuple[int, int]:
-    """(seconds until the wrapper stops the command, seconds it waits before SIGKILL)."""
+    """(seconds until the wrapper stops the command, seconds it waits before SIGKILL).
+
+    The pod's activeDeadlineSeconds counts from pod start (image pull included); the wrapper's
+    clock starts later, and after the stop it still needs the kill grace plus up to 5 s to
+    collect the output tail. So the margin is at least grace + 20 s (10 % of the timeout, at
+    most 2 minutes), and never more than half the attempt.
+    """
     total = timeout.ceil_seconds()
-    margin = min(60, max(5, total // 10))
-    if margin >= total:  # a tiny timeout: keep at least one second of run time
-        margin = max(0, total - 1)
-    grace = max(1, min(10, margin // 2))
+    grace = 10 if total >= 60 else max(1, total // 6)
+    margin = min(max(grace + 20, min(120, total // 10)), total // 2)
     return max(1, total - margin), grace
 
 
@@ -88,6 +95,9 @@ def stage_template(stage: Stage, *, hints: Sequence[WrapperHint] | None = None) 
             Env(name="RT_KILL_GRACE", value=str(grace)),
         ]
         deadline = str((stage.retry.attempt_timeout + lowering.max_in_pod).ceil_seconds())
+    mkdirs = sorted({posixpath.dirname(o.path) for o in stage.outputs} - {CONTEXT_DIR, ""})
+    if mkdirs:
+        env.append(Env(name="RT_MKDIRS", value=" ".join(mkdirs)))
     if hints:
         env.append(Env(name="RT_HINTS", value=_hints_env(hints)))
     env += [Env(name=k, value=v) for k, v in stage.env.items()]

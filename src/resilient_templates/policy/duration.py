@@ -34,7 +34,7 @@ _UNIT_NS = {
     "m": 60 * 1_000_000_000,
     "h": 3600 * 1_000_000_000,
 }
-_COMPONENT = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_COMPONENT = re.compile(r"([0-9]+\.?[0-9]*|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
 _SUGGEST = {"d": "24h per day", "w": "168h per week", "y": "8760h per year"}
 
 
@@ -49,7 +49,7 @@ def _parse_go(text: str) -> int:
         match = _COMPONENT.match(text, pos)
         if match is None:
             rest = text[pos:]
-            unit = re.match(r"[\d.]*([a-zA-Z]+)", rest)
+            unit = re.match(r"[0-9.]*([a-zA-Z]+)", rest)
             if unit and unit.group(1) in _SUGGEST:
                 raise DurationError(
                     f"duration {text!r} uses unit {unit.group(1)!r}, which Argo's Go parser does "
@@ -102,7 +102,7 @@ class Duration:
             return cls(micros * 1_000)
         if isinstance(value, str):
             text = value.strip()
-            if re.fullmatch(r"\d+", text):
+            if re.fullmatch(r"[0-9]+", text):
                 return cls(int(text) * 1_000_000_000)  # Argo: bare integer = seconds
             if not text:
                 raise DurationError("duration must not be empty (expected e.g. '30s')")

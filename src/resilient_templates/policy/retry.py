@@ -68,10 +68,12 @@ class RetryOn(str, enum.Enum):
     FAILED     only main-container failures. Argo ``OnFailure``.
     ERRORED    only pod-level errors (never started, evicted, executor). Argo ``OnError``.
     TRANSIENT  pod errors, plus failures the stage or its wrapper declared transient
-               (exit code 75, EX_TEMPFAIL, or an ``rt-transient`` termination hint).
-    SAFE       only failures that prove the command's side effect did NOT happen: the pod never
-               ran its main container (Error with no exit code), or the command exited 75 itself.
-               For non-idempotent steps such as creating a pull request.
+               (exit code 75, EX_TEMPFAIL, or an ``rt:transient`` termination hint).
+    SAFE       only failures with no exit code from the command (an Error with exitCode -1: the
+               pod never started, or was deleted/evicted mid-run), or the command's own exit 75
+               ("nothing was done, try again"). For non-idempotent steps such as creating a pull
+               request; a pod lost mid-run may still have acted, so the command should also be
+               find-or-create (ours is).
     """
 
     ANY = "any"

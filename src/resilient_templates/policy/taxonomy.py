@@ -82,9 +82,9 @@ _HINT = re.compile(
     r"rt:(?P<kind>transient|permanent)"
     r"(?:\s+category=(?P<category>[a-z_]+))?"
     r"(?:\s+signature=(?P<signature>[A-Za-z0-9_.-]+))?"
-    r"(?:\s+exit=(?P<exit>-?\d+))?"
+    r"(?:\s+exit=(?P<exit>-?[0-9]+))?"
     r"(?:\s+signal=(?P<signal>[A-Z0-9]+))?"
-    r"(?:\s+delay=(?P<delay>\d+))?"
+    r"(?:\s+delay=(?P<delay>[0-9]+))?"
 )
 
 
