@@ -229,6 +229,11 @@ class Deliverer:
             )
             if tx.rowcount != 1:
                 return None
+            for problem in message.meta.get("template_problems") or ():
+                outbox.audit(
+                    tx, at=self.clock(), event="template", incident=item.incident,
+                    channel=item.channel, idempotency_key=item.idempotency_key, error=problem,
+                )  # fmt: skip
         return OutboundMessage.from_json(stored)  # what retries will read: the same bytes
 
     def _defer(self, item: outbox.OutboxItem, wait: float) -> None:

@@ -15,9 +15,10 @@ for the target format: ``html`` autoescapes, ``mrkdwn`` escapes Slack's ``& < >`
 ``{{ … }}`` output (mark trusted markup with ``|safe``), ``text`` is plain. The environment is
 ``ImmutableSandboxedEnvironment`` with ``StrictUndefined``; Jinja2 is imported on first use.
 
-A user template that fails (syntax error, undefined variable, sandbox violation) does not
-lose the message: the packaged default renders instead and the problem is reported in
-``Rendered.problems``.
+A user template that fails (syntax error, undefined variable, sandbox violation, or any
+exception while rendering: ZeroDivisionError, the sandbox's OverflowError for a huge
+``range``, a TypeError…) does not lose the message: the packaged default renders instead and
+the problem is reported in ``Rendered.problems`` (and the message's ``meta.template_problems``).
 """
 
 from __future__ import annotations
@@ -173,10 +174,11 @@ class Templates:
                 raise LookupError(
                     f"no template for {channel}.{field_name} (looked for {', '.join(names)})"
                 ) from None
-            except TemplateError as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure of a user template falls back
                 if attempt is not names or not self.templates_dir:
-                    raise
-                problems.append(f"template {field_name} for {channel} failed: {exc}; used the default")
+                    raise  # the packaged defaults failing is a bug: let delivery report it
+                what = str(exc) if isinstance(exc, TemplateError) else f"{type(exc).__name__}: {exc}"
+                problems.append(f"template {field_name} for {channel} failed: {what}; used the default")
         raise AssertionError("unreachable")  # pragma: no cover
 
 

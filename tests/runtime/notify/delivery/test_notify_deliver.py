@@ -6,6 +6,8 @@ sleeping, while every request is a real HTTP request to a server on 127.0.0.1.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import random
 
 import pytest
@@ -221,3 +223,22 @@ def test_a_late_result_after_the_lease_expired_changes_nothing(store, clock, sla
     (ignored,) = rows(store, "SELECT error FROM notify_audit WHERE event = 'ignored'")
     assert ignored[0].startswith("late result ignored")
     assert webhook_server.received() == []
+
+
+@pytest.mark.parametrize("expression", ["1 / 0", "range(10 ** 7) | list | length", "'%d' % 'x'"])
+def test_a_user_template_that_raises_falls_back_to_the_default(
+    store, clock, slack_server, tmp_path, expression
+):
+    """A user template that fails while rendering (ZeroDivisionError, the sandbox's
+    OverflowError, TypeError…) does not lose the message: the packaged default renders it and
+    the problem is kept in the message's meta (template_problems)."""
+    (tmp_path / "title.j2").write_text("custom {{ %s }}" % expression, encoding="utf-8")
+    plan = make_plan([channel("chat", slack_server)], {"team": ["chat"]})
+    plan = dataclasses.replace(plan, templates_dir=str(tmp_path))
+    report = _service(store, clock, plan).notify([analysis()])
+    assert len(report.delivery.sent) == 1
+    ((message,),) = rows(store, "SELECT message FROM notify_outbox")
+    (problem,) = json.loads(message)["meta"]["template_problems"]
+    assert problem.startswith("template title for slack failed")
+    assert rows(store, "SELECT count(*) FROM notify_audit WHERE event = 'template'") == [(1,)]
+    assert slack_server.wait_for(1)[0].json["text"].startswith("[FIRING]")
