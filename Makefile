@@ -21,7 +21,9 @@ export ARGO_SCHEMA ?= $(abspath $(wildcard ../shared/argo/schema.json))
 all: generate test
 
 $(STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+	    echo "venv without ensurepip (Debian: python3-venv missing): using virtualenv"; \
+	    rm -rf $(VENV); $(PYTHON) -m pip install -q --user virtualenv && $(PYTHON) -m virtualenv -q $(VENV); }
 	@$(PY) -m pip install -q uv >/dev/null 2>&1 || true
 	@if $(VENV)/bin/uv --version >/dev/null 2>&1; then \
 	    $(VENV)/bin/uv pip install -q --python $(PY) -e '.[dev]'; \
