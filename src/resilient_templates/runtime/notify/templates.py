@@ -11,8 +11,9 @@ looked up most specific first, in the user's ``templates_dir`` before the packag
 
 Failure text (logs, messages, evidence) is passed as *data* in the context and never compiled
 as template code, so a log line containing ``{{ 7*7 }}`` is shown literally. Output is escaped
-for the target format: ``html`` autoescapes, ``mrkdwn`` escapes Slack's ``& < >`` in every
-``{{ … }}`` output (mark trusted markup with ``|safe``), ``text`` is plain. The environment is
+for the target format: ``html`` autoescapes, ``mrkdwn`` escapes Slack's ``& < >`` and
+``teams`` backslash-escapes Teams' Markdown characters (``\\ * _ [ ] ( ) # > ~`` and
+backticks) in every ``{{ … }}`` output (mark trusted markup with ``|safe``), ``text`` is plain. The environment is
 ``ImmutableSandboxedEnvironment`` with ``StrictUndefined``; Jinja2 is imported on first use.
 
 A user template that fails (syntax error, undefined variable, sandbox violation, or any
@@ -24,6 +25,7 @@ the problem is reported in ``Rendered.problems`` (and the message's ``meta.templ
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,18 +40,27 @@ __all__ = [
     "Templates",
     "check_templates_dir",
     "escape_mrkdwn",
+    "escape_teams",
     "notification_context",
     "safe_url",
     "split_detailed",
 ]
 
 PACKAGE_DIR = Path(__file__).parent / "templates"
-FORMATS = ("text", "html", "mrkdwn")
+FORMATS = ("text", "html", "mrkdwn", "teams")
+_TEAMS_SPECIAL = re.compile(r"([\\*_\[\]()#>~`])")
 
 
 def escape_mrkdwn(text: str) -> str:
     """Escape the three characters Slack's mrkdwn gives meaning to (``& < >``)."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def escape_teams(text: str) -> str:
+    """Backslash-escape what Teams' Markdown (Adaptive Card TextBlock, fact values) would
+    interpret: ``\\ * _ [ ] ( ) # > ~`` and backticks. A log line ``[login](https://evil)``
+    is then shown as written, not as a link."""
+    return _TEAMS_SPECIAL.sub(r"\\\1", text)
 
 
 def _first_line(text: Any) -> str:
@@ -107,9 +118,11 @@ def _environment(templates_dir: str | None, fmt: str) -> Any:
     if templates_dir:
         loaders["user"] = FileSystemLoader(templates_dir)
 
+    escape = {"mrkdwn": escape_mrkdwn, "teams": escape_teams}.get(fmt)
+
     def finalize(value: Any) -> Any:
-        if fmt == "mrkdwn" and not isinstance(value, Markup):
-            return escape_mrkdwn("" if value is None else str(value))
+        if escape is not None and not isinstance(value, Markup):
+            return escape("" if value is None else str(value))
         return value
 
     env = ImmutableSandboxedEnvironment(
@@ -129,6 +142,7 @@ def _environment(templates_dir: str | None, fmt: str) -> Any:
         seconds=_seconds,
         safe_url=safe_url,
         mrkdwn=lambda v: Markup(escape_mrkdwn(str(v or ""))),
+        teams=lambda v: Markup(escape_teams(str(v or ""))),
     )
     return env
 

@@ -242,3 +242,32 @@ def test_a_user_template_that_raises_falls_back_to_the_default(
     assert problem.startswith("template title for slack failed")
     assert rows(store, "SELECT count(*) FROM notify_audit WHERE event = 'template'") == [(1,)]
     assert slack_server.wait_for(1)[0].json["text"].startswith("[FIRING]")
+
+
+def _card_texts(node):
+    """Every text a Teams card shows (TextBlock texts and fact values), depth first."""
+    if isinstance(node, dict):
+        if node.get("type") == "TextBlock":
+            yield node["text"]
+        if "value" in node and "title" in node:
+            yield node["value"]
+        for value in node.values():
+            yield from _card_texts(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _card_texts(item)
+
+
+def test_teams_shows_failure_text_literally_not_as_markdown(store, clock, teams_server):
+    """Failure text in a Teams card is escaped for Markdown: a log line with a link, emphasis
+    or a heading is shown as written, never rendered as a link."""
+    hostile = "[login](https://evil.example) **now** # _x_ ~y~ `z` > q \\ (p)"
+    plan = make_plan([channel("teams", teams_server)], {"team": ["teams"]})
+    failure = analysis(message=hostile, log_tail=hostile + "\n", evidence=(hostile,),
+                       signature="sig_[x](y)")  # fmt: skip
+    _service(store, clock, plan).notify([failure])
+    texts = list(_card_texts(teams_server.wait_for(1)[0].json))
+    shown = "\n".join(texts)
+    assert "[login](https://evil.example)" not in shown and "**now**" not in shown
+    assert r"\[login\]\(https://evil.example\) \*\*now\*\* \# \_x\_ \~y\~ \`z\` \> q \\ \(p\)" in shown
+    assert r"sig\_\[x\]\(y\)" in shown  # facts too

@@ -4,7 +4,9 @@ Body: ``{"type": "message", "attachments": [{"contentType":
 "application/vnd.microsoft.card.adaptive", "contentUrl": null, "content": <AdaptiveCard>}]}``
 (the shape Alertmanager's ``msteamsv2`` sends). The card has a title, a summary, a FactSet of
 the failure's labels, the root cause as wrapped TextBlocks, a monospace log tail and
-``Action.OpenUrl`` buttons to the Argo UI. Teams refuses messages above about 28 KB; the card
+``Action.OpenUrl`` buttons to the Argo UI. TextBlocks and fact values are Markdown in Teams,
+so every piece of failure text is escaped (templates' ``teams`` format, ``escape_teams``):
+a log line ``[login](https://evil)`` is shown as written, never as a link. Teams refuses messages above about 28 KB; the card
 sheds the log tail first, then extra detailed failures, then listed ones.
 
 Office 365 connector URLs (``*.webhook.office.com/webhookb2/…``) were retired by Microsoft
@@ -19,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..notification import Notification, OutboundMessage, SendResult
-from ..templates import Templates, notification_context, safe_url, split_detailed
+from ..templates import Templates, escape_teams, notification_context, safe_url, split_detailed
 from .base import (
     ChannelBase,
     SecretError,
@@ -67,6 +69,17 @@ def _text(text: str, **extra: Any) -> dict[str, Any]:
     return {"type": "TextBlock", "text": text, "wrap": True, **extra}
 
 
+def _fit(text: str, limit: int) -> str:
+    """``clip`` for escaped Markdown: never leave a dangling ``\\`` that would escape the marker."""
+    cut = clip(text, limit)
+    if cut == text:
+        return cut
+    kept = cut[:-1]
+    if (len(kept) - len(kept.rstrip("\\"))) % 2:
+        kept = kept[:-1]
+    return kept + cut[-1]
+
+
 def _facts(a: dict[str, Any]) -> dict[str, Any]:
     rc, error = a["root_cause"], a["error"]
     pairs = [
@@ -83,7 +96,9 @@ def _facts(a: dict[str, Any]) -> dict[str, Any]:
     ]
     return {
         "type": "FactSet",
-        "facts": [{"title": title, "value": clip(str(value), 200)} for title, value in pairs if value],
+        "facts": [
+            {"title": title, "value": _fit(escape_teams(str(value)), 200)} for title, value in pairs if value
+        ],
     }
 
 
@@ -110,31 +125,37 @@ class TeamsChannel(ChannelBase):
     ) -> dict[str, Any]:
         render = templates.render
         color = "Good" if notification.kind in ("resolved", "acknowledged") else _COLOR[notification.severity.value]
+        def markdown(field: str, ctx: dict[str, Any] = context) -> str:
+            return render(self.type, field, ctx, fmt="teams").text
+
         body: list[dict[str, Any]] = [
-            _text(clip(render(self.type, "title", context).text, 400), weight="Bolder", size="Medium", color=color),
-            _text(clip(_paragraphs(render(self.type, "summary", context).text), 2_000)),
+            _text(_fit(markdown("title"), 400), weight="Bolder", size="Medium", color=color),
+            _text(_fit(_paragraphs(markdown("summary")), 2_000)),
             _text(
-                f"Severity {context['severity']} · receiver {context['receiver']} · {context['created_at']}",
+                escape_teams(
+                    f"Severity {context['severity']} · receiver {context['receiver']} · {context['created_at']}"
+                ),
                 isSubtle=True, spacing="None", size="Small",
             ),
         ]
         shown, others = split_detailed(context["analyses"], detailed)
         for index, a in enumerate(shown):
             items = [
-                _text(clip(_paragraphs(render(self.type, "analysis", {**context, "a": a}).text), 4_000)),
+                _text(_fit(_paragraphs(markdown("analysis", {**context, "a": a})), 4_000)),
                 _facts(a),
             ]
             log = a["error"].get("log_tail") or ""
             if index == 0 and log_limit and log.strip():
-                items.append(_text(clip_tail(log.strip("\n"), log_limit), fontType="Monospace", size="Small"))
+                tail = escape_teams(clip_tail(log.strip("\n"), log_limit))
+                items.append(_text(tail, fontType="Monospace", size="Small"))
             body.append({"type": "Container", "separator": True, "items": items})
         hidden = context["truncated"]
         if listed is not None:
             hidden += max(0, len(others) - listed)
             others = others[:listed]
         if (others or hidden) and notification.kind in ("firing", "escalation", "reminder"):
-            text = render(self.type, "others", {**context, "others": others, "hidden": hidden}).text
-            body.append(_text(clip(_paragraphs(text), 6_000), separator=True))
+            text = markdown("others", {**context, "others": others, "hidden": hidden})
+            body.append(_text(_fit(_paragraphs(text), 6_000), separator=True))
         actions = [
             {"type": "Action.OpenUrl", "title": f"Open {a['workflow']['name']} in Argo", "url": safe_url(a["workflow"]["url"])}
             for a in shown
