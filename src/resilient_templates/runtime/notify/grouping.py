@@ -17,6 +17,15 @@ Timers, exactly as Alertmanager's ``group_wait`` / ``group_interval`` / ``repeat
 * an alert already notified is not sent again before ``repeat_interval`` has passed since it
   was notified; after that, a new occurrence is notified at the next flush.
 
+**Inhibition** (``inhibit_rules``, Alertmanager's semantics) is checked when an alert arrives
+(an alert muted then is not recorded; ``notify`` reports it as suppressed) and again when its
+group is flushed, since a source may have started firing during ``group_wait``. Only *active*
+alerts are sources: unresolved, in an open group, and seen within their route's
+``repeat_interval``. An alert muted at flush time is left out of the message and stays
+unnotified; the group is flushed again every ``group_interval`` to re-check it, so it is
+notified once its source resolves or goes stale, unless it has gone stale itself by then (an
+alert never notified and not seen for ``repeat_interval`` is dropped).
+
 Unlike Alertmanager (whose alerts Prometheus re-sends while they fire), a workflow failure is
 one event: an incident does not re-send itself every ``repeat_interval``. Periodic reminders
 of an unacknowledged incident are the escalation rules' job (``escalation.py``).
@@ -44,11 +53,13 @@ from ...policy.taxonomy import Severity
 from ..model import FailureAnalysis
 from ..store import Store, Tx
 from .notification import group_key as group_key_of
-from .routing import RouteMatch
+from .plan import InhibitPlan
+from .routing import RouteMatch, inhibited
 
 __all__ = [
     "AddResult",
     "Alert",
+    "active_label_sets",
     "FlushResult",
     "add_alert",
     "due_groups",
@@ -242,6 +253,11 @@ def add_alert(tx: Tx, alert: Alert, *, now: float) -> AddResult:
             (key, alert.fingerprint),
         )
     if state == "waiting":
+        if next_flush_at is None:  # its earlier alerts were muted until they went stale
+            next_flush_at = now + timers[0]
+            tx.execute(
+                "UPDATE notify_groups SET next_flush_at = ? WHERE group_key = ?", (next_flush_at, key)
+            )
         return AddResult("joined", key, incident, next_flush_at, "waits for group_wait")
     flush_at = max(now, (last_notified_at or now) + timers[1])
     if next_flush_at is not None:
@@ -284,42 +300,59 @@ def due_groups(store: Store, *, now: float, keys: frozenset[str] | None = None) 
 
 
 def flush(
-    tx: Tx, key: str, *, now: float, max_alerts: int = 20, force: bool = False
-) -> FlushResult | None:
+    tx: Tx, key: str, *, now: float, max_alerts: int = 20, force: bool = False,
+    inhibit_rules: tuple[InhibitPlan, ...] = (),
+) -> FlushResult | None:  # fmt: skip
     """Flush group ``key`` if due, or if it has a flush scheduled at all with ``force``
     (inside the caller's transaction): mark its new alerts notified and return the firing
-    notification's content, or None when nothing is due."""
+    notification's content, or None when nothing is due.
+
+    Inhibition is checked again here, at notification time: an alert muted by an active
+    source (``active_label_sets``) is left out of the message and stays unnotified; the group
+    is flushed again ``group_interval`` later to re-check it, for as long as it is active.
+    """
     tx.lock(f"notify_group:{key}")
     group = tx.execute(
-        "SELECT receiver, group_labels, incident, state, next_flush_at, sequence "
-        "FROM notify_groups WHERE group_key = ?",
+        "SELECT receiver, group_labels, incident, state, next_flush_at, sequence, "
+        "group_interval, repeat_interval FROM notify_groups WHERE group_key = ?",
         (key,),
     ).fetchone()
     if group is None:
         return None
-    receiver, labels_json, incident, state, next_flush_at, sequence = group
+    receiver, labels_json, incident, state, next_flush_at, sequence, interval, repeat = group
     if state == "closed" or next_flush_at is None or (next_flush_at > now and not force):
         return None
     rows = tx.execute(
-        "SELECT analysis, severity, notified_at, workflow FROM notify_alerts "
-        "WHERE group_key = ? AND resolved_at IS NULL ORDER BY first_seen, fingerprint",
+        "SELECT analysis, severity, notified_at, workflow, labels, last_seen, fingerprint "
+        "FROM notify_alerts WHERE group_key = ? AND resolved_at IS NULL "
+        "ORDER BY first_seen, fingerprint",
         (key,),
     ).fetchall()
-    if not any(r[2] is None for r in rows):
-        tx.execute("UPDATE notify_groups SET next_flush_at = NULL WHERE group_key = ?", (key,))
+    # an alert never notified and not seen for repeat_interval is no longer firing: drop it
+    rows = [r for r in rows if r[2] is not None or r[5] >= now - repeat]
+    muted: set[str] = set()
+    if inhibit_rules and any(r[2] is None for r in rows):
+        sources = active_label_sets(tx, now=now)
+        muted = {r[6] for r in rows if inhibited(json.loads(r[4]), sources, inhibit_rules)}
+    shown = [r for r in rows if r[6] not in muted]
+    new = [r[6] for r in shown if r[2] is None]
+    recheck = now + interval if any(r[2] is None for r in rows if r[6] in muted) else None
+    if not new:
+        tx.execute(
+            "UPDATE notify_groups SET next_flush_at = ? WHERE group_key = ?", (recheck, key)
+        )
         return None
-    analyses = tuple(FailureAnalysis.from_json(r[0]) for r in rows[:max_alerts])
-    severity = min((Severity(r[1]) for r in rows), key=lambda s: s.rank)
-    title = title_for(analyses, count=len(rows), workflows=len({r[3] for r in rows}))
-    tx.execute(
-        "UPDATE notify_alerts SET notified_at = ? WHERE group_key = ? AND resolved_at IS NULL "
-        "AND notified_at IS NULL",
-        (now, key),
+    analyses = tuple(FailureAnalysis.from_json(r[0]) for r in shown[:max_alerts])
+    severity = min((Severity(r[1]) for r in shown), key=lambda s: s.rank)
+    title = title_for(analyses, count=len(shown), workflows=len({r[3] for r in shown}))
+    tx.executemany(
+        "UPDATE notify_alerts SET notified_at = ? WHERE group_key = ? AND fingerprint = ?",
+        [(now, key, fp) for fp in new],
     )
     tx.execute(
-        "UPDATE notify_groups SET state = 'notified', last_notified_at = ?, next_flush_at = NULL, "
+        "UPDATE notify_groups SET state = 'notified', last_notified_at = ?, next_flush_at = ?, "
         "sequence = sequence + 1 WHERE group_key = ?",
-        (now, key),
+        (now, recheck, key),
     )
     tx.execute(
         "UPDATE notify_incidents SET first_notified_at = COALESCE(first_notified_at, ?), "
@@ -330,7 +363,7 @@ def flush(
     return FlushResult(
         group_key=key, incident=incident, receiver=receiver, group_labels=json.loads(labels_json),
         labels=json.loads(common[0]) if common else {},
-        analyses=analyses, count=len(rows), severity=severity, title=title, sequence=int(sequence),
+        analyses=analyses, count=len(shown), severity=severity, title=title, sequence=int(sequence),
     )  # fmt: skip
 
 
@@ -346,14 +379,22 @@ def title_for(analyses: tuple[FailureAnalysis, ...], *, count: int, workflows: i
     return f"{count} failures in {name}: {cause}"
 
 
-def firing_label_sets(store: Store) -> list[dict[str, str]]:
-    """The labels of every unresolved alert of an open incident (inhibition sources)."""
-    with store.transaction(write=False) as tx:
-        rows = tx.execute(
-            "SELECT a.labels FROM notify_alerts a JOIN notify_groups g ON g.group_key = a.group_key "
-            "WHERE a.resolved_at IS NULL AND g.state <> 'closed'"
-        ).fetchall()
+def active_label_sets(tx: Tx, *, now: float) -> list[dict[str, str]]:
+    """The labels of every *active* alert, the inhibition sources: unresolved, in a group that
+    is not closed, and seen within its route's ``repeat_interval`` (a workflow failure is one
+    event; not seen again for that long, it no longer counts as firing)."""
+    rows = tx.execute(
+        "SELECT a.labels FROM notify_alerts a JOIN notify_groups g ON g.group_key = a.group_key "
+        "WHERE a.resolved_at IS NULL AND g.state <> 'closed' AND a.last_seen >= ? - g.repeat_interval",
+        (now,),
+    ).fetchall()
     return [json.loads(r[0]) for r in rows]
+
+
+def firing_label_sets(store: Store, *, now: float) -> list[dict[str, str]]:
+    """``active_label_sets`` in a transaction of its own."""
+    with store.transaction(write=False) as tx:
+        return active_label_sets(tx, now=now)
 
 
 def _dumps(value: Any) -> str:

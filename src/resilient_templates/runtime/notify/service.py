@@ -75,7 +75,8 @@ Step = Callable[[_Context, Alert], Alert]
 
 
 def inhibit(ctx: _Context, alert: Alert) -> Alert:
-    """Mute the alert while a firing alert inhibits it (Alertmanager inhibit_rules)."""
+    """Mute the alert while an active alert inhibits it (Alertmanager inhibit_rules); the
+    group's flush checks again (``grouping.flush``)."""
     if ctx.plan.inhibit_rules and routing.inhibited(
         alert.labels, ctx.firing, ctx.plan.inhibit_rules
     ):
@@ -210,7 +211,8 @@ class NotifyService:
         report = NotifyReport()
         ctx = _Context(self.store, self.plan, self.clock(), firing=[])
         if self.plan.inhibit_rules:
-            ctx.firing = grouping.firing_label_sets(self.store) + [a.labels() for a in analyses]
+            ctx.firing = grouping.firing_label_sets(self.store, now=ctx.now)
+            ctx.firing += [a.labels() for a in analyses]
         for analysis in analyses:
             labels = analysis.labels()
             for match in routing.match(self.plan.route, labels):
@@ -276,8 +278,9 @@ class NotifyService:
         ids: list[int] = []
         with self.store.transaction() as tx:
             flushed = grouping.flush(
-                tx, key, now=now, max_alerts=self.plan.defaults.max_alerts, force=force
-            )
+                tx, key, now=now, max_alerts=self.plan.defaults.max_alerts, force=force,
+                inhibit_rules=self.plan.inhibit_rules,
+            )  # fmt: skip
             if flushed is None:
                 return ids
             notification = Notification(

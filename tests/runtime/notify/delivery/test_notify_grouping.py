@@ -210,3 +210,60 @@ def test_webhook_group_key_is_stable_across_incidents(store, clock, webhook_serv
     firing = [r.json for r in webhook_server.wait_for(3) if r.json["kind"] == "firing"]
     assert len(firing) == 2 and firing[0]["groupKey"] == firing[1]["groupKey"]
     assert firing[0]["incidentKey"] != firing[1]["incidentKey"]
+
+
+CRITICAL_INHIBITS_WARNING = [{
+    "source_matchers": [{"name": "severity", "op": "=", "value": "critical"}],
+    "target_matchers": [{"name": "severity", "op": "=", "value": "warning"}],
+    "equal": ["workflow"],
+}]  # fmt: skip
+
+
+def _inhibiting_plan(slack_server, **route):
+    return make_plan(
+        [channel("chat", slack_server, rate=100)], {"team": ["chat"]},
+        route={"group_by": ["workflow", "stage"], "group_wait": "30s", "group_interval": "5m",
+               "repeat_interval": "4h", **route},
+        inhibit_rules=CRITICAL_INHIBITS_WARNING,
+    )  # fmt: skip
+
+
+def test_inhibition_is_checked_again_when_the_group_is_flushed(store, clock, slack_server):
+    """A source that starts firing while the target waits in group_wait mutes the target at
+    flush time (Alertmanager mutes at notification time, not on arrival)."""
+    service = NotifyService(store, _inhibiting_plan(slack_server), clock=clock, sleep=clock.sleep)
+    service.notify([analysis(stage="lint", severity=Severity.WARNING)])  # target: waits 30 s
+    clock.advance(5)
+    service.notify([analysis(stage="build", severity=Severity.CRITICAL)])  # source fires meanwhile
+    clock.advance(60)
+    service.tick()
+    texts = _texts(slack_server, 1)
+    assert len(slack_server.received()) == 1 and "build" in texts[0]
+
+
+def test_an_alert_muted_at_flush_is_sent_once_its_source_resolves(store, clock, slack_server):
+    """A muted alert is re-checked every group_interval while it fires; when its source
+    resolves it is notified."""
+    service = NotifyService(store, _inhibiting_plan(slack_server), clock=clock, sleep=clock.sleep)
+    service.notify([analysis(stage="lint", severity=Severity.WARNING)])  # recorded: no source yet
+    service.notify([analysis(stage="build", severity=Severity.CRITICAL)])
+    clock.advance(30)
+    service.tick()  # both groups due: the critical goes out, the warning is muted
+    assert len(_texts(slack_server, 1)) == 1
+    ((source,),) = rows(store, "SELECT incident FROM notify_incidents WHERE severity = 'critical'")
+    service.resolve(incident=source, by="operator")  # sends the critical's "resolved" message
+    clock.advance(300)
+    service.tick()
+    texts = _texts(slack_server, 3)
+    assert len(texts) == 3 and "lint" in texts[2] and texts[2].startswith("[FIRING]")
+
+
+def test_a_source_inhibits_only_while_it_is_recent(store, clock, slack_server):
+    """A failure seen longer ago than its route's repeat_interval is no longer firing and
+    inhibits nothing: a warning arriving after that is notified."""
+    service = NotifyService(store, _inhibiting_plan(slack_server, group_wait="0s"), clock=clock,
+                            sleep=clock.sleep)  # fmt: skip
+    service.notify([analysis(stage="build", severity=Severity.CRITICAL)])
+    clock.advance(4 * 3600 + 1)
+    report = service.notify([analysis(stage="lint", severity=Severity.WARNING)])
+    assert report.suppressed == [] and len(_texts(slack_server, 2)) == 2
