@@ -188,10 +188,10 @@ def _service(args: argparse.Namespace, plan: Any) -> Any:
 
 
 def _private(args: argparse.Namespace) -> bool:
-    """Whether the store is this process's default file: no --store and no $RT_STATE_URL."""
-    from ..store import DEFAULT_URL_ENV
+    """Whether the store is the private default file (no --store and no $RT_STATE_URL)."""
+    from ..store import is_default
 
-    return not (args.store or os.environ.get(DEFAULT_URL_ENV))
+    return is_default(args.store)
 
 
 def _emit(summary: dict[str, Any]) -> None:

@@ -183,7 +183,7 @@ def test_notify_on_its_private_default_store_delivers_its_waiting_group(
     """Without --store and $RT_STATE_URL the store is this process's own file: nobody else can
     join or flush its groups, so notify delivers them before it exits instead of losing them."""
     monkeypatch.delenv("RT_STATE_URL", raising=False)
-    monkeypatch.chdir(tmp_path)  # the default store file is created here
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the default store file is created here
     code = run(["notify", "--config", str(_waiting_plan(tmp_path, slack_server)),
                 "--analysis", str(_analysis_file(tmp_path))])  # fmt: skip
     summary = _summary(capsys)
