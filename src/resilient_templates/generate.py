@@ -8,7 +8,8 @@ Writes, for the default environment, into OUT:
   resilient-stages.yaml     the five stages alone, for ``templateRef`` from other workflows
   rbac.yaml                 ServiceAccount + Role + RoleBinding the pipeline's pods need
   notify.yaml               ConfigMap ``resilient-notify`` (stages/notify.yaml compiled to
-                            plan.json, no secrets) + the escalation tick CronWorkflow
+                            plan.json, no secrets, plus its user templates) + the
+                            escalation tick CronWorkflow
   kustomization.yaml        so that ``kubectl apply -k OUT`` applies all of it
 
 and the same set under OUT/env/<name>/ for every ``[env.<name>]`` overlay in the config.
@@ -75,7 +76,7 @@ def _rbac(pipeline: Pipeline) -> list[dict[str, Any]]:
     ]
 
 
-def _notify_documents(pipeline: Pipeline, plan_json: str) -> list[dict[str, Any]]:
+def _notify_documents(pipeline: Pipeline, notify_data: Mapping[str, str]) -> list[dict[str, Any]]:
     from .lower import tick_cron_workflow
 
     assert pipeline.on_exit is not None
@@ -86,12 +87,12 @@ def _notify_documents(pipeline: Pipeline, plan_json: str) -> list[dict[str, Any]
     if pipeline.namespace:
         meta["namespace"] = pipeline.namespace
     config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta,
-                  "data": {"plan.json": plan_json}}  # fmt: skip
+                  "data": dict(notify_data)}  # fmt: skip
     return [config_map, tick_cron_workflow(pipeline, pipeline.on_exit).to_dict()]
 
 
 def render_pipeline(
-    pipeline: Pipeline, *, source: str, notify_plan: str | None = None
+    pipeline: Pipeline, *, source: str, notify_plan: Mapping[str, str] | None = None
 ) -> list[GeneratedFile]:
     """The files of one environment (paths relative to its directory)."""
     from .lower import pipeline_template, stage_library
@@ -125,15 +126,25 @@ def _env_names(config_path: Path) -> list[str]:
     return sorted(envs) if isinstance(envs, Mapping) else []
 
 
-def compile_notify(path: Path) -> str:
-    """stages/notify.yaml validated and compiled to the runtime's JSON plan (no secrets in it)."""
+def compile_notify(path: Path) -> dict[str, str]:
+    """stages/notify.yaml validated and compiled into the ConfigMap's data: ``plan.json`` (no
+    secrets in it) and every user template of its ``templates_dir`` (key = file name).
+
+    The pod mounts the ConfigMap as one directory, so the plan's ``templates_dir`` is ``.``:
+    relative to plan.json, where the templates are.
+    """
     import dataclasses
 
     from .runtime.notify.config import compile_plan
 
     plan = compile_plan(path)
+    templates: dict[str, str] = {}
+    if plan.templates_path:
+        for template in sorted(Path(plan.templates_path).glob("*.j2")):
+            templates[template.name] = template.read_text(encoding="utf-8")
+        plan = dataclasses.replace(plan, templates_dir=".")
     plan = dataclasses.replace(plan, source=f"{path.parent.name}/{path.name}")
-    return plan.to_json(indent=2, sort_keys=True)
+    return {"plan.json": plan.to_json(indent=2, sort_keys=True), **templates}
 
 
 def generate_files(config_path: str | Path, *, env: str | None = None) -> list[GeneratedFile]:

@@ -783,8 +783,8 @@ def compile_config(
         )
 
     templates_dir = None
+    base = (Path(file).parent if file else Path.cwd()).absolute()
     if config.templates_dir:
-        base = Path(file).parent if file else Path.cwd()
         directory = (base / config.templates_dir).resolve()
         if not directory.is_dir():
             checker.fail("templates_dir is not a directory", "templates_dir", config.templates_dir,
@@ -794,7 +794,8 @@ def compile_config(
 
             for problem in check_templates_dir(str(directory)):
                 checker.fail(f"template does not compile: {problem}", "templates_dir")
-            templates_dir = str(directory)
+            # as written, relative to the config file: no machine path in a compiled plan
+            templates_dir = Path(config.templates_dir).as_posix().rstrip("/") or "."
 
     if checker.problems:
         raise _combined(checker.problems)
@@ -825,6 +826,7 @@ def compile_config(
         ),
         templates_dir=templates_dir,
         source=file,
+        base_dir=str(base),
     )
 
 

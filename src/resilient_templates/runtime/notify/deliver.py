@@ -210,7 +210,7 @@ class Deliverer:
                 return None
             from .channels import build_channel
 
-            self._channels[name] = build_channel(plan, templates_dir=self.plan.templates_dir)
+            self._channels[name] = build_channel(plan, templates_dir=self.plan.templates_path)
         return self._channels[name]
 
     def _message(self, item: outbox.OutboxItem, channel: object) -> OutboundMessage | None:

@@ -7,10 +7,16 @@ only (the fast path a failure container takes) or validates and compiles a YAML 
 
 Channel settings keep ``${ENV}`` references and ``*_file`` paths as written: secrets are
 resolved when a message is sent (``channels.base.resolve``), never stored in the plan.
+
+``templates_dir`` is stored relative to the file it belongs to (the YAML config, and the
+compiled plan.json written next to its templates: ``generate`` ships both in one ConfigMap
+with ``templates_dir: "."``), so a plan compiled on one machine works on another;
+``Plan.templates_path`` is the directory on this machine.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import re
@@ -340,8 +346,17 @@ class Plan:
     inhibit_rules: tuple[InhibitPlan, ...] = ()
     escalation_rules: tuple[EscalationPlan, ...] = ()
     defaults: DeliveryDefaults = field(default_factory=DeliveryDefaults)
-    templates_dir: str | None = None
+    templates_dir: str | None = None  # as stored: relative to the plan (or config) file
     source: str = ""  # the config file the plan was compiled from
+    base_dir: str = field(default="", compare=False)  # where the plan was read from (not stored)
+
+    @property
+    def templates_path(self) -> str | None:
+        """The user templates' directory on this machine: ``templates_dir`` resolved against
+        the directory of the file the plan came from (a compiled plan.json, or the YAML)."""
+        if not self.templates_dir:
+            return None
+        return str(Path(self.base_dir or ".") / self.templates_dir)
 
     def channels_of(self, receiver: str) -> tuple[ChannelPlan, ...]:
         """The enabled channels of ``receiver``, in config order."""
@@ -407,7 +422,8 @@ def load_plan(path: str | Path) -> Plan:
         raise ConfigError(f"cannot read notification config: {exc.strerror}", file=str(path)) from None
     if path.suffix == ".json":
         try:
-            return Plan.from_json(text)
+            plan = Plan.from_json(text)
+            return dataclasses.replace(plan, base_dir=str(path.absolute().parent))
         except ConfigError as exc:
             raise ConfigError(exc.problem, file=str(path), key=exc.key, value=exc.value,
                               expected=exc.expected) from None
