@@ -11,10 +11,11 @@ import json
 import random
 
 import pytest
-from delivery_helpers import T0, analysis, channel, make_plan, rows
+from delivery_helpers import T0, WEBHOOK_SECRET, analysis, channel, make_plan, rows
 from servers import Fault
 
 from resilient_templates.runtime.notify import outbox
+from resilient_templates.runtime.notify.channels.webhook import verify_signature
 from resilient_templates.runtime.notify.deliver import Deliverer, DeliveryPolicy, DeliveryReport
 from resilient_templates.runtime.notify.outbox import redact_line
 from resilient_templates.runtime.notify.service import NotifyService
@@ -271,3 +272,17 @@ def test_teams_shows_failure_text_literally_not_as_markdown(store, clock, teams_
     assert "[login](https://evil.example)" not in shown and "**now**" not in shown
     assert r"\[login\]\(https://evil.example\) \*\*now\*\* \# \_x\_ \~y\~ \`z\` \> q \\ \(p\)" in shown
     assert r"sig\_\[x\]\(y\)" in shown  # facts too
+
+
+def test_the_webhook_signature_covers_the_idempotency_key(store, clock, webhook_server):
+    """The idempotency key is inside the signed body, so a captured request replayed with a new
+    key fails the signature instead of passing as a new message."""
+    plan = make_plan([channel("hook", webhook_server)], {"team": ["hook"]})
+    _service(store, clock, plan).notify([analysis()])
+    (request,) = webhook_server.wait_for(1)
+    timestamp, signature = request.headers["x-rt-timestamp"], request.headers["x-rt-signature"]
+    assert request.json["idempotencyKey"] == request.idempotency_key
+    assert verify_signature(WEBHOOK_SECRET, timestamp, request.body, signature)
+    replay = json.dumps({**request.json, "idempotencyKey": "f" * 40}, ensure_ascii=False,
+                        separators=(",", ":")).encode()  # fmt: skip
+    assert not verify_signature(WEBHOOK_SECRET, timestamp, replay, signature)

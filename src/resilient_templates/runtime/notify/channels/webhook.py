@@ -10,8 +10,10 @@ group, as Alertmanager's), ``incidentKey`` (this incident's id, what ``ack`` tak
 
 Authenticity: each send adds ``X-RT-Timestamp`` (Unix seconds) and ``X-RT-Signature:
 sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>``; receivers check it with
-``verify_signature``, which also refuses timestamps outside a tolerance (replays).
-``X-RT-Idempotency-Key`` lets receivers drop duplicates of an at-least-once delivery.
+``verify_signature``, which also refuses timestamps outside a tolerance (replays). The body
+sent carries ``idempotencyKey`` (added at send time, so it is the outbox's key): it is signed,
+and receivers drop duplicates of an at-least-once delivery, or a replay, by it (see
+``verify_signature``). ``X-RT-Idempotency-Key`` repeats it for logging and proxies.
 """
 
 from __future__ import annotations
@@ -67,6 +69,15 @@ def verify_signature(
 
     The comparison is constant-time; a timestamp more than ``tolerance`` seconds away from
     ``now`` (default: the clock) is refused so a captured request cannot be replayed later.
+
+    Deduplicating (receivers should): delivery is at-least-once, and within ``tolerance`` a
+    captured request can be replayed. The body's ``idempotencyKey`` is the same on every retry
+    of one message and, being inside the signed body, cannot be changed without breaking the
+    signature. So after this check passes, look the body's ``idempotencyKey`` up in a store of
+    keys already processed, drop the request if it is there, and record it once processed
+    (keep keys for a day: longer than any retry schedule and than ``tolerance``). Do not
+    dedupe on the ``X-RT-Idempotency-Key`` header alone: it carries the same value but is not
+    signed, so a replay could pair a captured body with a fresh header.
     """
     try:
         sent_at = int(str(timestamp).strip())
@@ -180,7 +191,7 @@ class WebhookChannel(ChannelBase):
             return secret_failure(self.name, exc)
         if not url or not secret:
             return SendResult(ok=False, error=f"channel {self.name}: url and secret are required")
-        body = encode_json(message.body)
+        body = encode_json({**message.body, "idempotencyKey": message.idempotency_key})  # signed
         timestamp = int(time.time())
         headers = {
             "X-RT-Timestamp": str(timestamp),
