@@ -161,6 +161,7 @@ class EmailSpec(_ChannelSpec):
     hello: str | None = None
     tls_ca_file: str | None = None
     tls_insecure_skip_verify: bool = False
+    allow_insecure_auth: bool = False  # AUTH without TLS: only for a trusted local relay
 
 
 class WebhookSpec(_ChannelSpec):
@@ -555,6 +556,9 @@ class _Checker:
                 self.fail("one of password or password_file is required with a username", f"{key}.password")
             if spec.password is not None and spec.password_file is not None:
                 self.fail("at most one of password & password_file must be configured", f"{key}.password")
+            if spec.username is not None and not (spec.starttls or spec.ssl or spec.allow_insecure_auth):
+                self.fail("SMTP AUTH without TLS sends the password in clear", f"{key}.starttls",
+                          expected="starttls: true or ssl: true (or allow_insecure_auth: true for a trusted local relay)")
             if spec.ssl and spec.starttls:
                 self.fail("ssl (implicit TLS) and starttls exclude each other", f"{key}.starttls",
                           expected="starttls: false with ssl: true (usually port 465)")

@@ -372,3 +372,19 @@ def test_broken_user_template_is_a_config_error(tmp_path: Path) -> None:
     lines = problems(tmp_path, with_channels("templates_dir: templates\n"))
     assert len(lines) == 1
     assert lines[0].startswith(f"templates_dir: template does not compile: {tmp_path / 'templates' / 'slack.summary.j2'}:2:")
+
+
+PLAIN_AUTH = "channels:\n  - {name: e, type: email, smtp_host: h, starttls: false, username: u, password: '${P}', from: a@b.c, to: [x@y.z]%s}\n"
+
+
+def test_email_auth_over_plaintext_is_refused(tmp_path: Path) -> None:
+    """AUTH without STARTTLS or implicit TLS would send the password in clear: a config error."""
+    (line,) = problems(tmp_path, PLAIN_AUTH % "")
+    assert line.startswith("channels[0].starttls: SMTP AUTH without TLS sends the password in clear")
+    assert "allow_insecure_auth: true" in line
+
+
+def test_email_auth_over_plaintext_can_be_allowed_explicitly(tmp_path: Path) -> None:
+    """allow_insecure_auth: true accepts AUTH without TLS (a trusted local relay)."""
+    plan = compile_plan(write(tmp_path, PLAIN_AUTH % ", allow_insecure_auth: true"), environ={})
+    assert plan.channels["e"].settings["allow_insecure_auth"] is True

@@ -165,3 +165,29 @@ def test_html_part_keeps_failure_markup_inert(plain_smtp_server) -> None:  # typ
     channel.send(channel.render(make_notification((templated_log_analysis(),))), timeout=10)
     html = plain_smtp_server.received()[0].message.get_body(("html",)).get_content()
     assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+@pytest.fixture
+def plain_auth_server():  # type: ignore[no-untyped-def]
+    """An SMTP server that offers AUTH without TLS (as some internal relays do)."""
+    with SmtpServer(users={"rt": "s3cret"}) as server:
+        yield server
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # the point of the test
+def test_auth_over_plaintext_is_refused_at_send_time(plain_auth_server) -> None:  # type: ignore[no-untyped-def]
+    """A plan asking for AUTH without TLS (not allowed explicitly) never sends the password:
+    the send fails for good before connecting."""
+    channel = email_channel(plain_auth_server, starttls=False, username="rt", password="s3cret")
+    result = channel.send(channel.render(make_notification()), timeout=10)
+    assert (result.ok, result.retryable) == (False, False) and "allow_insecure_auth" in result.error
+    assert plain_auth_server.received() == []
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_auth_over_plaintext_when_allowed(plain_auth_server) -> None:  # type: ignore[no-untyped-def]
+    """allow_insecure_auth: true logs in without TLS."""
+    channel = email_channel(plain_auth_server, starttls=False, username="rt", password="s3cret",
+                            allow_insecure_auth=True)  # fmt: skip
+    assert channel.send(channel.render(make_notification()), timeout=10).ok
+    assert plain_auth_server.received()[0].auth_user == "rt"

@@ -8,7 +8,10 @@ template: failure text cannot inject markup.
 
 Settings: ``smtp_host``, ``smtp_port`` (587), ``starttls`` (true), ``ssl`` (implicit TLS,
 false), ``username``, ``password``/``password_file``, ``from``, ``to``, ``hello``,
-``tls_ca_file``, ``tls_insecure_skip_verify``.
+``tls_ca_file``, ``tls_insecure_skip_verify``, ``allow_insecure_auth`` (false). AUTH is only
+done over TLS (STARTTLS or implicit): without TLS the password would travel in clear, so the
+config check refuses it and ``send`` fails for good, unless ``allow_insecure_auth: true``
+(a trusted local relay).
 
 SMTP replies 4xx (and dropped connections, timeouts) are retryable; 5xx and a refused login
 are final; a server that does not offer STARTTLS when it is required is final (no downgrade).
@@ -128,6 +131,14 @@ class EmailChannel(ChannelBase):
             return secret_failure(self.name, exc)
         except ValueError:
             return SendResult(ok=False, error=f"channel {self.name}: smtp_port is not a number")
+        tls = bool(settings.get("ssl")) or bool(settings.get("starttls", True))
+        if username and not tls and not settings.get("allow_insecure_auth"):
+            return SendResult(
+                ok=False,
+                error=f"channel {self.name}: refusing SMTP AUTH without TLS (the password would "
+                "travel in clear); set starttls: true or ssl: true, or allow_insecure_auth: true "
+                "for a trusted local relay",
+            )
         try:
             mail = self._compose(message, sender, recipients)
             context = self._tls_context()
