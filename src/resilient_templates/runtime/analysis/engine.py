@@ -15,7 +15,8 @@ stay within a line, as Jenkins BFA and the PyTorch log classifier match log line
 
 Measured here (2 cores, Python 3.11; ``tests/bench/bench_analysis.py``: a generated 10 MB CI
 log with ~3 % failure lines from the sample table, the built-in signatures (~300 patterns at
-the time; ~500 patterns later measured 190-210 MB/s, ~730x naive, on a loaded machine), all
+the time; ~500 patterns later measured 190-210 MB/s, ~730x naive; ~640 patterns 105-185 MB/s,
+~490-790x naive, on a heavily loaded machine), all
 engines in one run; the two slow baselines on its first 2 MB):
 
 ==================================================  ============  ==============
