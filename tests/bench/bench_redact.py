@@ -5,7 +5,8 @@
 * whole-text: every rule's regex once over the whole text, no prefilter.
 
 The log has 3 % secret-bearing lines; the rest is ordinary CI output that mentions tokens,
-secrets, URLs, hashes and emails. All three must produce the same text (checked). Also
+secrets, URLs, hashes and emails, and command lines whose flags look like credentials
+(``docker run -u 1000:1000 -p 8080:80``). All three must produce the same text (checked). Also
 measured: adversarial single-line inputs (bounded time), and the module's cold import.
 
 Run: ``.venv/bin/python tests/bench/bench_redact.py``.
@@ -54,6 +55,10 @@ _NEAR_MISS = [
     "      - name: API_KEY\n        valueFrom: {{secretKeyRef: {{name: {w}, key: api-key}}}}",
     "401 Unauthorized: the Authorization header is missing or the bearer token expired",
     "password_reset_url=/reset/{n} key={w} keys={p}",
+    "docker run --rm -u 1000:1000 -p 8080:80 -v /src:/src {w}:latest",
+    "mysql -h db -P3306 -u {w} -p {w}  # asks for the password",
+    "    certificate-authority-data: LS0t{b64}",
+    "Sending envelope to https://o{n}.ingest.sentry.io/api/{p}/envelope/",
 ]
 _SECRET = [
     "export GH_TOKEN=ghp_{a36}",
@@ -68,6 +73,12 @@ _SECRET = [
     "id_token=eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ{a36}.{a36}",
     "SLACK_BOT_TOKEN=xoxb-1234567890123-1234567890123-{a24}",
     "-----BEGIN RSA PRIVATE KEY-----\nMIIE{a36}\n{a36}==\n-----END RSA PRIVATE KEY-----",
+    "+ curl -sSfu deploy:{a12} -T dist/{w}.tgz https://nexus.example.com/repository/raw/",
+    "docker exec db mysqldump -uroot -p{a12} {w} > /tmp/{w}.sql",
+    "docker login -u ci -p {a24} registry.example.com",
+    "export VAULT_TOKEN=hvs.{a36}{a36}",
+    "SENTRY_DSN=https://{h32}@o{n}.ingest.sentry.io/{p}",
+    "    client-key-data: LS0t{a36}{a36}",
 ]
 _WORDS = "build deploy cache lint unit api web worker auth billing search ingest".split()
 _ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -92,6 +103,7 @@ def synthetic_log(target: int = TARGET_BYTES, seed: int = 20261128) -> tuple[str
             p=rng.randrange(1, 99),
             h=s("0123456789abcdef", 2),
             h8=s("0123456789abcdef", 8),
+            h32=s("0123456789abcdef", 32),
             sha7=s("0123456789abcdef", 7),
             sha40=s("0123456789abcdef", 40),
             sha64=s("0123456789abcdef", 64),
@@ -199,6 +211,12 @@ def main() -> None:
         ("'Authorization: Bearer ' repeated", "Authorization: Bearer "),
         ("'-----BEGIN PRIVATE KEY-----' repeated", "-----BEGIN PRIVATE KEY-----"),
         ("'sig=' after logic.azure.com", "logic.azure.com?" + "a" * 20),
+        ("'curl -u a:b ' repeated", "curl -u a:b "),
+        ("'mysql -pX ' repeated", "mysql -pX "),
+        ("'docker login -p X ' repeated", "docker login -p X "),
+        ("' -p' repeated", " -p"),
+        ("'hvs.' + 24 chars repeated", "hvs." + "a1" * 12 + " "),
+        ("'://' + 32 hex + '@h/1' repeated", "://" + "ab" * 16 + "@h/1 "),
     ):
         blob = (unit * (1_000_000 // len(unit) + 1))[:1_000_000]
         t, _ = _timed(redact, blob)

@@ -65,6 +65,13 @@ POWER_FLOW = (
     "direct/workflows/0a1b2c3d4e5f/triggers/manual/paths/invoke?api-version=1&sp=%2Ftriggers"
     "%2Fmanual%2Frun&sv=1.0&sig="
 )
+KUBE_KEY = "LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQpNSUlFb3dJQkFBS0NBUUVB" + "3Tz2mr7SZiAM"
+KUBE_CERT = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUM4akNDQWRxZ0F3SUJBZ0lJ" + "Yz0wDQYJKoZI"
+HVS = "hvs" + ".CAESIJ1a2b3c4d5e6f7g8h9i0jKLMNOPqrstuvwxyzABCDEFGHIJ-_0123456789abcdefGhIjKl"
+HVB = "hvb" + ".AAAAAQKp5t6Lq1R2x3c4v5b6n7m8a9s0d1f2g3h4j5k6l7" + "Qw9Er8Ty7Ui6Op5As4Df3Gh2Jk1Lz0Xc" * 3
+VAULT_LEGACY = "s" + ".AbCdEf1hIjKlMnOp2rStUvWx"  # 24 chars after 's.'
+SENTRY_KEY = "0123456789abcdef" + "fedcba9876543210"
+SENTRY_SECRET = "a1b2c3d4e5f6a7b8" + "c9d0e1f2a3b4c5d6"
 TEAMS_LEGACY_PATH = (
     "0a1b2c3d-1111-2222-3333-444455556666@0a1b2c3d-1111-2222-3333-444455556666/IncomingWebhook/"
     "0123456789abcdef0123456789abcdef/0a1b2c3d-1111-2222-3333-444455556666"
@@ -447,6 +454,141 @@ TRUE_POSITIVES: list[tuple[str, str, str]] = [
         "curl -H 'Cookie: sid=s3cr3t' https://x",
         f"curl -H 'Cookie: {R('cookie-header')}' https://x",
     ),
+    # kubeconfig credentials (base64 PEM blobs under users[].user)
+    (
+        "kubeconfig-credential",
+        f"    client-key-data: {KUBE_KEY}",
+        f"    client-key-data: {R('kubeconfig-credential')}",
+    ),
+    (
+        "kubeconfig-credential",
+        f"    client-certificate-data: {KUBE_CERT}",
+        f"    client-certificate-data: {R('kubeconfig-credential')}",
+    ),
+    (
+        "kubeconfig-credential",
+        f'{{"user": {{"client-key-data": "{KUBE_KEY}"}}}}',
+        f'{{"user": {{"client-key-data": "{R("kubeconfig-credential")}"}}}}',
+    ),
+    (
+        "secret-assignment",  # a kubeconfig user's bearer token: the generic rule has it
+        "users:\n- name: ci\n  user:\n    token: kubeconfig-u-ab12c:0a1b2c3d4e5f6a7b8c9d",
+        f"users:\n- name: ci\n  user:\n    token: {R('secret-assignment')}",
+    ),
+    # user:password on the command line
+    (
+        "cli-user-password",
+        "curl -u bob:hunter2 https://nexus/repo",
+        f"curl -u bob:{R('cli-user-password')} https://nexus/repo",
+    ),
+    (
+        "cli-user-password",
+        "+ curl -fsS --user 'ci:p@ss word' -X POST https://x",
+        f"+ curl -fsS --user 'ci:{R('cli-user-password')}' -X POST https://x",
+    ),
+    (
+        "cli-user-password",
+        'curl -sSfu "deploy:s3cret" -T a.tgz https://x',
+        f'curl -sSfu "deploy:{R("cli-user-password")}" -T a.tgz https://x',
+    ),
+    (
+        "cli-user-password",
+        "curl -x http://proxy:3128 -U proxy:pr0xypw https://x",
+        f"curl -x http://proxy:3128 -U proxy:{R('cli-user-password')} https://x",
+    ),
+    (
+        "cli-user-password",
+        "curl --proxy-user proxy:pr0xypw https://x",
+        f"curl --proxy-user proxy:{R('cli-user-password')} https://x",
+    ),
+    # mysql-family -pPASSWORD (attached; a separate word is the database)
+    (
+        "cli-password-flag",
+        "mysql -h db -uroot -pS3cret app",
+        f"mysql -h db -uroot -p{R('cli-password-flag')} app",
+    ),
+    (
+        "cli-password-flag",
+        "docker exec db mysqldump -u root -p'S3cr3t!' app > dump.sql",
+        f"docker exec db mysqldump -u root -p'{R('cli-password-flag')}' app > dump.sql",
+    ),
+    (
+        "cli-password-flag",
+        'mariadb -u app -p"pa55 word" -e "select 1"',
+        f'mariadb -u app -p"{R("cli-password-flag")}" -e "select 1"',
+    ),
+    (
+        "password-assignment",
+        "mysqladmin --user=root --password=S3cret ping",
+        f"mysqladmin --user=root --password={R('password-assignment')} ping",
+    ),
+    # registry logins with the password on the command line
+    (
+        "registry-password-flag",
+        "docker login -u bob -p hunter2 ghcr.io",
+        f"docker login -u bob -p {R('registry-password-flag')} ghcr.io",
+    ),
+    (
+        "registry-password-flag",
+        "docker login --username bob --password hunter ghcr.io",
+        f"docker login --username bob --password {R('registry-password-flag')} ghcr.io",
+    ),
+    (
+        "registry-password-flag",
+        "echo ok && helm registry login ghcr.io -u bob -p 'hunter two'",
+        f"echo ok && helm registry login ghcr.io -u bob -p '{R('registry-password-flag')}'",
+    ),
+    # HashiCorp Vault
+    ("vault-token", f"VAULT_TOKEN={HVS}", f"VAULT_TOKEN={R('vault-token')}"),
+    ("vault-token", f"$ vault login {HVS}", f"$ vault login {R('vault-token')}"),
+    (
+        "vault-token",
+        f'"auth": {{"client_token": "{HVB}"}}',
+        f'"auth": {{"client_token": "{R("vault-token")}"}}',
+    ),
+    ("vault-token", f"export VAULT_TOKEN={VAULT_LEGACY}", f"export VAULT_TOKEN={R('vault-token')}"),
+    (
+        "vault-token",
+        f"curl -H 'X-Vault-Token: {VAULT_LEGACY}' https://vault:8200/v1/secret/data/x",
+        f"curl -H 'X-Vault-Token: {R('vault-token')}' https://vault:8200/v1/secret/data/x",
+    ),
+    # Sentry DSNs
+    (
+        "sentry-dsn",
+        f"SENTRY_DSN=https://{SENTRY_KEY}@o123.ingest.sentry.io/456",
+        f"SENTRY_DSN=https://{R('sentry-dsn')}@o123.ingest.sentry.io/456",
+    ),
+    (
+        "sentry-dsn",
+        f'dsn: "https://{SENTRY_KEY}@o4504.ingest.us.sentry.io/4506"',
+        f'dsn: "https://{R("sentry-dsn")}@o4504.ingest.us.sentry.io/4506"',
+    ),
+    (
+        "sentry-dsn",
+        f"legacy https://{SENTRY_KEY}:{SENTRY_SECRET}@sentry.example.com/sentry/3 ok",
+        f"legacy https://{R('sentry-dsn')}@sentry.example.com/sentry/3 ok",
+    ),
+    (
+        "sentry-dsn",
+        f"POST https://o1.ingest.sentry.io/api/2/envelope/?sentry_key={SENTRY_KEY}&sentry_version=7",
+        f"POST https://o1.ingest.sentry.io/api/2/envelope/?sentry_key={R('sentry-dsn')}&sentry_version=7",
+    ),
+    # database URLs: the URL password rule
+    (
+        "url-password",
+        "postgres://user:pw@host",
+        f"postgres://user:{R('url-password')}@host",
+    ),
+    (
+        "url-password",
+        "mongodb+srv://app:s3cr3t@cluster0.ab1cd.mongodb.net/db?retryWrites=true",
+        f"mongodb+srv://app:{R('url-password')}@cluster0.ab1cd.mongodb.net/db?retryWrites=true",
+    ),
+    (
+        "url-password",
+        "mysql://root:pw@db:3306/app",
+        f"mysql://root:{R('url-password')}@db:3306/app",
+    ),
 ]
 
 
@@ -553,6 +695,47 @@ FALSE_POSITIVES: list[tuple[str, str]] = [
     ("cookie-header", "Cookie: expired, please log in again"),
     ("cookie-header", "the Set-Cookie header was rejected; cookies: none"),
     ("secret-assignment", "  tls.crt: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0t"),
+    # kubeconfig: the CA is public; kubectl config view masks the rest
+    ("kubeconfig-credential", f"    certificate-authority-data: {KUBE_CERT}"),
+    ("kubeconfig-credential", "    client-key-data: DATA+OMITTED"),
+    ("kubeconfig-credential", "    client-certificate-data: REDACTED"),
+    ("kubeconfig-credential", "    client-key: /home/u/.minikube/profiles/minikube/client.key"),
+    ("kubeconfig-credential", '    client-key-data: "${CLIENT_KEY_DATA}"'),
+    # -u / --user that is no user:password
+    ("cli-user-password", "docker run -u 1000:1000 --rm img make"),
+    ("cli-user-password", "docker run --user 1000:1000 img"),
+    ("cli-user-password", "sudo -u root whoami"),
+    ("cli-user-password", "curl -u bob https://x  # curl asks for the password"),
+    ("cli-user-password", 'curl -u "$NEXUS_USER:$NEXUS_PASSWORD" https://x'),
+    ("cli-user-password", "curl -u ${{ secrets.U }}:${{ secrets.P }} https://x"),
+    ("cli-user-password", 'curl --user-agent "probe:1.0" https://x'),
+    ("cli-user-password", "curl -fsSL https://get.example.com | sh -s -- -u 1000:1000"),
+    ("cli-user-password", "curl --negotiate -u : https://intranet"),
+    # -p that is no password
+    ("cli-password-flag", "docker run -p 8080:80 nginx"),
+    ("cli-password-flag", "docker run -p3306:3306 mysql:8"),
+    ("cli-password-flag", "ls -p /tmp"),
+    ("cli-password-flag", "mysql -u root -p app"),
+    ("cli-password-flag", "mysql -h db -P3306 -uroot app"),
+    ("cli-password-flag", 'mysql -uroot -p"$MYSQL_ROOT_PASSWORD" app'),
+    ("cli-password-flag", "mysql -uroot app; mkdir -p/tmp/x"),
+    # registry logins without a password on the command line
+    ("registry-password-flag", "echo $PW | docker login --password-stdin -u bob ghcr.io"),
+    ("registry-password-flag", "docker login ghcr.io && docker run -p 8080:80 app"),
+    ("registry-password-flag", "docker login -u bob -p $REGISTRY_PASSWORD ghcr.io"),
+    ("registry-password-flag", 'docker login -u bob -p "${{ secrets.REGISTRY_TOKEN }}" ghcr.io'),
+    ("registry-password-flag", "docker login -u bob ghcr.io"),
+    # Vault look-alikes
+    ("vault-token", "tokens look like hvs.… and hvb.… (see the Vault docs)"),
+    ("vault-token", "hvs.short0123"),
+    ("vault-token", f"object {VAULT_LEGACY} without a token context"),
+    ("vault-token", "    token = s.getAuthenticationTokenV2()"),
+    ("vault-token", "VAULT_TOKEN=$(vault print token)"),
+    # Sentry URLs without a key
+    ("sentry-dsn", "Sending envelope to https://o123.ingest.sentry.io/api/456/envelope/"),
+    ("sentry-dsn", "https://sentry.io/organizations/acme/issues/123/"),
+    ("sentry-dsn", "dsn: https://examplePublicKey@o0.ingest.sentry.io/0"),
+    ("sentry-dsn", "sentry_key=<your-public-key>"),
     # not tied to one rule: ordinary CI output
     (
         "*",
@@ -638,6 +821,25 @@ FRAGMENTS = (
         "routing_key=",
         PD_KEY,
         B36,
+        "curl ",
+        " -u ",
+        "--user ",
+        ":",
+        "mysql ",
+        " -p",
+        "docker login ",
+        " -p ",
+        "--password ",
+        " | ",
+        "hvs.",
+        VAULT_LEGACY,
+        "token=",
+        "client-key-data: ",
+        KUBE_KEY,
+        "https://",
+        SENTRY_KEY,
+        "@o1.ingest.sentry.io/2",
+        "sentry_key=",
     ]
 )
 mixed_text = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=12)), max_size=10).map(
@@ -792,6 +994,35 @@ def test_redact_obj_replaces_values_under_secret_keys_whole():
         "secretName": "db",
         "env": [{"name": "GITHUB_TOKEN", "value": "abc"}],
     }
+
+
+def test_redact_obj_replaces_kubeconfig_credentials_under_their_keys():
+    """A parsed kubeconfig keeps its CA and names but loses client keys, certificates and tokens."""
+    kubeconfig = {
+        "clusters": [{"name": "c", "cluster": {"certificate-authority-data": KUBE_CERT}}],
+        "users": [
+            {
+                "name": "admin",
+                "user": {
+                    "client-certificate-data": KUBE_CERT,
+                    "client-key-data": KUBE_KEY,
+                    "token": "0a1b2c3d4e5f",
+                },
+            }
+        ],
+    }
+    out = redact_obj(kubeconfig)
+    assert out["clusters"] == kubeconfig["clusters"]
+    assert out["users"] == [
+        {
+            "name": "admin",
+            "user": {
+                "client-certificate-data": R("kubeconfig-credential"),
+                "client-key-data": R("kubeconfig-credential"),
+                "token": R("secret-assignment"),
+            },
+        }
+    ]
 
 
 def test_redact_obj_keeps_namedtuples_and_is_idempotent():

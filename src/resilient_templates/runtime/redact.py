@@ -21,7 +21,9 @@ How it works (the gitleaks recipe, in pure ``re``):
 * A rule's secret is its group named ``secret`` (or ``secret2``…, the first that took part),
   else the whole match. An optional ``check`` rejects placeholders (``${X}``, ``{{ … }}``,
   ``***``), stopwords, paths and code (``token = next(it)``, as tracebacks quote it), so
-  ``token: {{ secrets.X }}`` stays readable.
+  ``token: {{ secrets.X }}`` stays readable. Command-line flags mean a password only for
+  some commands (``-p`` is mysql's password and docker run's port): their checks look for
+  the command earlier in the same shell command (after the last ``|``, ``;`` or ``&``).
 * Overlapping findings merge into one redaction, named after the earliest, longest one
   (ties go to the rule listed first: vendor formats before generic assignments).
 * ``redact`` is idempotent: findings overlapping an existing ``[REDACTED:…]`` marker are
@@ -221,6 +223,50 @@ def _check_teams_url(match: re.Match[str], secret: str) -> bool:
     )
 
 
+_SHELL_SEPARATORS = "|;&"
+#: How far back (characters, same line) a flag rule looks for its command.
+_COMMAND_LOOKBACK = 512
+_CURL = r"(?<![\w.-])curl(?:\.exe)?(?![\w.-])"
+_MYSQL = (
+    r"(?<![\w.-])(?:mysql(?:dump|admin|import|show|check|pump|slap|sh)?"
+    r"|mariadb(?:-dump|-admin|-import|-show|-check|-slap)?)(?![\w.-])"
+)
+_REGISTRY_LOGIN = (
+    r"(?<![\w.-])(?:docker|podman|nerdctl|buildah|skopeo|helm|oras|crane|regctl)(?![\w.-])"
+    r".*(?<![\w.-])login(?![\w.-])"
+)
+
+
+def _command_before(match: re.Match[str]) -> str:
+    """The shell command the match sits in, up to the match (same line, after ``|``/``;``/``&``)."""
+    text, pos = match.string, match.start()
+    low = max(0, pos - _COMMAND_LOOKBACK)
+    start = max(text.rfind(c, low, pos) for c in "\n" + _SHELL_SEPARATORS) + 1
+    return text[max(start, low) : pos]
+
+
+def _flag_check(command: str) -> Check:
+    """A check for a command-line flag's value: a real value, and ``command`` runs it."""
+
+    def check(match: re.Match[str], secret: str) -> bool:
+        if _is_placeholder(secret):
+            return False
+        return _re(command).search(_command_before(match)) is not None
+
+    check.__doc__ = f"Not a placeholder, and the command before the flag matches {command!r}."
+    return check
+
+
+def _check_vault_token(match: re.Match[str], secret: str) -> bool:
+    """``hvs.``/``hvb.`` tokens look like no code; a legacy ``s.`` token is not a method call."""
+    return match.string[match.end() : match.end() + 1] not in ("(", "[")
+
+
+def _check_base64_blob(match: re.Match[str], secret: str) -> bool:
+    """A key or certificate blob, not kubectl's ``DATA+OMITTED`` / ``REDACTED`` masks."""
+    return not _is_placeholder(secret) and _token_like(secret, 16)
+
+
 # --------------------------------------------------------------------------- the rules
 
 _SEP = r"""\\?["']?[ \t]*(?P<op>:=|=>|[:=])[ \t]*"""
@@ -250,6 +296,7 @@ def _assignment(keys: str) -> str:
 
 
 _PASSWORD_KEYS = r"(?<![A-Za-z])(?:pass|pwd)|passw(?:or)?d|passphrase|passcode"
+_PASSWORD_KEYWORD = rf"p(?:ass(?:w(?:or)?d|phrase|code)?|wd){_KEY_END_LOWER}"
 
 
 def _key_after(*words: str) -> str:
@@ -299,6 +346,17 @@ RULES: tuple[Rule, ...] = (
         "Actions, ghr_ refresh) + 36, fine-grained github_pat_ + 82. Pre-2021 40-hex tokens "
         "are indistinguishable from git SHAs and are not matched.",
         ("gh[pousr]_", "github_pat_"),
+    ),
+    Rule(
+        "vault-token",
+        r"(?<![A-Za-z0-9_.-])hv[sbr]\.[A-Za-z0-9_-]{24,1024}(?![A-Za-z0-9_-])"
+        r"|(?i:token)\\?[\"']?[ \t]*[:=][ \t]*\\?[\"']?(?P<secret>s\.[A-Za-z0-9]{24})"
+        r"(?![A-Za-z0-9_.-])",
+        "HashiCorp Vault service (hvs.), batch (hvb.) and recovery (hvr.) tokens anywhere; a "
+        "legacy service token (s. + 24) only as a token value (VAULT_TOKEN=, X-Vault-Token:, "
+        '"client_token":), where secret-assignment takes hvs.x / s.x for code (attribute access).',
+        (r"hv[sbr]\.", rf"token{_KEY_END_LOWER}"),
+        check=_check_vault_token,
     ),
     Rule(
         "gitlab-token",
@@ -453,6 +511,49 @@ RULES: tuple[Rule, ...] = (
         check=_check_cookie,
     ),
     Rule(
+        "sentry-dsn",
+        r"://(?P<secret>[0-9a-f]{32}(?::[0-9a-f]{32})?)@[A-Za-z0-9.-]{1,253}(?::[0-9]{1,5})?"
+        r"(?:/[A-Za-z0-9._-]{1,64}){0,8}/[0-9]{1,20}(?![A-Za-z0-9_.-])"
+        r"|(?<=(?<![A-Za-z0-9_])sentry_)key=(?P<secret2>[0-9a-f]{32})(?![0-9a-f])",
+        "Sentry DSN (https://<32-hex key>[:<legacy secret>]@host/[path/]<project id>, SaaS or "
+        "self-hosted) and the sentry_key= of its envelope/store endpoints: the key goes, "
+        "the host and project stay.",
+        (r"://[0-9a-f]{32}[:@]", _KEY_KEYWORD),
+        ignore_case=True,
+        check=_check_context_value,
+    ),
+    Rule(
+        "kubeconfig-credential",
+        r"client-(?:key|certificate)-data\\?[\"']?[ \t]*:[ \t]*\\?[\"']?"
+        r"(?P<secret>[A-Za-z0-9+/=]{16,})",
+        "kubeconfig users[].user client-key-data / client-certificate-data (base64 PEM). "
+        "certificate-authority-data is public and stays; kubectl's DATA+OMITTED / REDACTED too. "
+        "A users[].user token: is secret-assignment's.",
+        (r"client-(?:key|certificate)-data",),
+        check=_check_base64_blob,
+    ),
+    Rule(
+        "cli-user-password",
+        r"(?<![^\s\"'])(?:-[A-Za-z]{0,8}[uU]|--(?:proxy-)?user)(?:[ \t]+|=)"
+        r"(?:\"[^\"\r\n:]*:(?P<secret>[^\"\r\n]+)\"|'[^'\r\n:]*:(?P<secret2>[^'\r\n]+)'"
+        r"|[^\s\"':]*:(?P<secret3>[^\s\"']+))",
+        "curl -u / --user / -U / --proxy-user user:password (also inside combined short "
+        "flags, -sSfu): the password goes. Only in a curl command, so docker run -u 1000:1000 "
+        "and sudo -u root stay.",
+        (r"-(?:[a-z]{0,8}u|-(?:proxy-)?user)[ \t=]",),
+        check=_flag_check(_CURL),
+    ),
+    Rule(
+        "cli-password-flag",
+        r"(?<![^\s\"'])-p(?:\"(?P<secret>[^\"\r\n]+)\"|'(?P<secret2>[^'\r\n]+)'"
+        r"|(?P<secret3>[^\s\"']+))",
+        "mysql / mysqldump / mysqladmin / mariadb -pPASSWORD (attached: '-p word' makes them "
+        "ask, and word is the database). Only in those commands, so -p8080:80 and ls -p stay; "
+        "--password=… is password-assignment's.",
+        ("-p",),
+        check=_flag_check(_MYSQL),
+    ),
+    Rule(
         "url-password",
         r"://[^\s:/?#@\"'<>]{0,256}:(?P<secret>[^\s/?#\"'<>]{1,1024})@",
         "Password in a URL's userinfo (scheme://user:password@host); user and host stay.",
@@ -466,9 +567,19 @@ RULES: tuple[Rule, ...] = (
         "K_PASSWORD=v and --password v forms. Keys must end with the word "
         "(password_reset_url is not one); placeholders, empty values and paths stay; a mid-line "
         "'password: word' needs a letters-and-digits value.",
-        (rf"p(?:ass(?:w(?:or)?d|phrase|code)?|wd){_KEY_END_LOWER}",),
+        (_PASSWORD_KEYWORD,),
         ignore_case=True,
         check=_check_assignment,
+    ),
+    Rule(
+        "registry-password-flag",
+        r"(?:(?<![^\s\"'])-p|(?<=(?<![^\s\"'])--)password)(?:[ \t]+|=)(?:\"(?P<secret>[^\"\r\n]+)\""
+        r"|'(?P<secret2>[^'\r\n]+)'|(?P<secret3>[^\s\"'-][^\s\"']*))",
+        "docker / podman / nerdctl / buildah / skopeo / helm registry / oras / crane login "
+        "-p PASSWORD or --password PASSWORD, whatever the value looks like "
+        "(--password-stdin is not a password; -p 8080:80 outside a login is a port).",
+        ("-p", _PASSWORD_KEYWORD),
+        check=_flag_check(_REGISTRY_LOGIN),
     ),
     Rule(
         "secret-assignment",
@@ -837,6 +948,10 @@ def _secret_key_rule(key: str) -> str | None:
     global _SECRET_KEY_NAMES
     if not _SECRET_KEY_NAMES:
         _SECRET_KEY_NAMES = (
+            (
+                re.compile(r"client-(?:key|certificate)-data", re.I | re.A),
+                "kubeconfig-credential",
+            ),
             (
                 re.compile(
                     r"(?:[\w.-]*?)(?:routing|integration|service|pagerduty[\w-]*?)[_-]?key",
