@@ -290,7 +290,7 @@ def test_bad_statement_timeout_in_the_url_is_a_one_line_error():
 
 @pytest.mark.postgres
 def test_postgres_connection_uses_tcp_keepalives(postgres_url):
-    """The client socket has SO_KEEPALIVE, idle 30 s (read from the driver's socket: no other view)."""
+    """The client socket has SO_KEEPALIVE with a 30 s idle (read off the driver's socket)."""
     import socket
 
     store = open_store(postgres_url)
