@@ -251,6 +251,26 @@ def test_store_reconnects_after_the_server_restarts(postgres_server, postgres_ur
         store.close()
 
 
+
+@pytest.mark.postgres
+def test_connection_lost_inside_a_transaction_fails_it_without_reconnecting_nested(postgres_url):
+    """Losing the server mid-transaction fails it, nested blocks included; the next one works."""
+    store, killer = open_store(postgres_url), open_store(postgres_url)
+    try:
+        store.migrate("demo", ["CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT)"])
+        with pytest.raises(StateStoreError), store.transaction() as tx:
+            tx.execute("INSERT INTO kv VALUES ('a', '1')")
+            (pid,) = tx.execute("SELECT pg_backend_pid()").fetchone()
+            with killer.transaction() as other:
+                other.execute("SELECT pg_terminate_backend(?, 5000)", (pid,))
+            with store.transaction() as nested:
+                nested.execute("INSERT INTO kv VALUES ('b', '2')")
+        with store.transaction(write=False) as tx:
+            assert tx.execute("SELECT count(*) FROM kv").fetchone() == (0,)
+    finally:
+        store.close()
+        killer.close()
+
 @pytest.mark.postgres
 def test_statement_timeout_defaults_to_30s_and_is_configurable(postgres_url):
     """statement_timeout: 30 s by default, else ?statement_timeout=, and the argument over both."""

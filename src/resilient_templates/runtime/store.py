@@ -433,6 +433,7 @@ class PostgresStore(_BaseStore):
             ) from exc
         self._conninfo, self._connect_kwargs = _pg_settings(url, timeout, statement_timeout)
         self._conn = self._connect()
+        self._depth = 0  # open transaction() blocks; only an outermost one may reconnect
 
     def _connect(self) -> Any:
         import psycopg
@@ -452,10 +453,16 @@ class PostgresStore(_BaseStore):
     def _begin(self) -> Any:
         """An entered psycopg transaction; a connection lost since the last one is replaced.
 
-        Nothing has been sent when BEGIN fails, so reconnecting and beginning again is safe.
+        Nothing has been sent when BEGIN fails, so reconnecting and beginning again is safe;
+        a nested block (a savepoint) never reconnects: its outer transaction is lost anyway.
         """
         import psycopg
 
+        if self._depth:
+            try:
+                return self._enter()
+            except psycopg.OperationalError as exc:
+                raise _pg_error(exc) from exc
         if self._conn.closed or self._conn.broken:
             self._reconnect()
         try:
@@ -477,18 +484,22 @@ class PostgresStore(_BaseStore):
         import psycopg
 
         transaction = self._begin()
+        self._depth += 1
         try:
-            yield _PostgresTx(self._conn)
-        except BaseException as exc:
-            # Rolls back; psycopg logs (and swallows) a rollback that fails on a dead connection.
-            transaction.__exit__(type(exc), exc, exc.__traceback__)
-            if isinstance(exc, (psycopg.OperationalError, psycopg.IntegrityError)):
+            try:
+                yield _PostgresTx(self._conn)
+            except BaseException as exc:
+                # Rolls back; psycopg logs (and swallows) a rollback failing on a dead connection.
+                transaction.__exit__(type(exc), exc, exc.__traceback__)
+                if isinstance(exc, (psycopg.OperationalError, psycopg.IntegrityError)):
+                    raise _pg_error(exc) from exc
+                raise
+            try:
+                transaction.__exit__(None, None, None)
+            except (psycopg.OperationalError, psycopg.IntegrityError) as exc:
                 raise _pg_error(exc) from exc
-            raise
-        try:
-            transaction.__exit__(None, None, None)
-        except (psycopg.OperationalError, psycopg.IntegrityError) as exc:
-            raise _pg_error(exc) from exc
+        finally:
+            self._depth -= 1
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
