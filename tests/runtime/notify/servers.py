@@ -701,7 +701,9 @@ class SmtpServer:
     """A real SMTP server (aiosmtpd) on 127.0.0.1 with optional AUTH and STARTTLS.
 
     ``script("451 4.3.0 try again later", ...)`` makes the next DATA commands answer with
-    these replies instead of ``250``.
+    these replies instead of ``250``. ``reply_delay`` makes MAIL, RCPT and DATA each answer
+    that many seconds late (a slow relay: every step within a client timeout, the whole
+    exchange well beyond it).
     """
 
     def __init__(
@@ -710,7 +712,10 @@ class SmtpServer:
         users: dict[str, str] | None = None,
         tls_cert: tuple[Path, Path] | None = None,
         require_starttls: bool = False,
+        reply_delay: float = 0.0,
     ) -> None:
+        import asyncio
+
         from aiosmtpd.controller import Controller
         from aiosmtpd.smtp import AuthResult, LoginPassword
 
@@ -718,10 +723,24 @@ class SmtpServer:
         self.messages: list[SmtpRecord] = []
         self._lock = threading.Lock()
         self._script: deque[str] = deque()
+        delay = min(float(reply_delay), MAX_SLOW_SECONDS)
         server = self
 
         class Handler:
+            async def handle_MAIL(self, smtp: Any, session: Any, envelope: Any, address: str, options: Any) -> str:  # noqa: N802
+                await asyncio.sleep(delay)
+                envelope.mail_from = address
+                envelope.mail_options.extend(options)
+                return "250 OK"
+
+            async def handle_RCPT(self, smtp: Any, session: Any, envelope: Any, address: str, options: Any) -> str:  # noqa: N802
+                await asyncio.sleep(delay)
+                envelope.rcpt_tos.append(address)
+                envelope.rcpt_options.extend(options)
+                return "250 OK"
+
             async def handle_DATA(self, smtp: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+                await asyncio.sleep(delay)
                 with server._lock:
                     if server._script:
                         return server._script.popleft()

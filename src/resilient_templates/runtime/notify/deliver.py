@@ -17,6 +17,12 @@ One attempt is one ``Channel.send`` (the channel never retries, never raises). A
   capped there.
 * **Rate limits:** every send holds a ``ratelimit`` permit; when the channel is over budget the
   row is deferred (not counted as an attempt) until a slot frees.
+* **How long a send may take:** the claim's lease and the permit's lease are both
+  ``DeliveryPolicy.lease`` = max(``defaults.lease``, 3 x ``timeout``). An HTTP send is at most
+  three socket waits of ``timeout`` (connect, request, response); the email channel gives the
+  whole SMTP exchange one deadline of ``timeout``. So a send ends inside both leases, and
+  neither the row nor the rate-limit slot is taken over while it is still in flight (a
+  stalled process is the exception, see ``outbox.py``).
 * **Fallback:** when a row fails for good (retry budget spent, or a final 4xx), a copy of its
   notification is enqueued for every channel of the receiver's ``fallback`` receiver (in the
   same transaction that marks the row failed; up to three levels of fallback). A row whose
@@ -55,12 +61,14 @@ log = logging.getLogger("resilient_templates.runtime.notify")
 
 #: A fallback receiver's own fallback is followed at most this deep.
 MAX_FALLBACK_DEPTH = 3
+#: The outbox lease and the rate-limit permit last at least this many send timeouts.
+LEASE_TIMEOUTS = 3
 _TEST_BLOCK_ENV = "RT_NOTIFY_TEST_BLOCK"
 
 
 @dataclass(frozen=True, slots=True)
 class DeliveryPolicy:
-    """Retry schedule, per-attempt timeout, claim lease."""
+    """Retry schedule, per-attempt timeout, lease of a claimed row and of a send permit."""
 
     retry: Retry
     timeout: float = 10.0
@@ -74,7 +82,7 @@ class DeliveryPolicy:
             Exponential(defaults.backoff_base, cap=defaults.backoff_cap, jitter=Jitter.FULL),
         )
         timeout = defaults.timeout.seconds
-        return cls(retry=retry, timeout=timeout, lease=max(defaults.lease.seconds, timeout * 2))
+        return cls(retry=retry, timeout=timeout, lease=max(defaults.lease.seconds, timeout * LEASE_TIMEOUTS))
 
     def backoff(self, attempts: int, rng: random.Random) -> float:
         """Seconds to wait after the ``attempts``-th failed attempt (full jitter)."""
@@ -188,7 +196,7 @@ class Deliverer:
             report.late.append(item.idempotency_key)
             return None, []
         budget = Budget.per_second(getattr(channel, "rate_per_second", 1.0) or 1.0)
-        permit = self.limiter.try_acquire(channel.name, budget, lease=self.policy.timeout + 1.0)
+        permit = self.limiter.try_acquire(channel.name, budget, lease=self.policy.lease)
         if not isinstance(permit, Permit):
             self._defer(item, permit)
             return permit, []

@@ -24,7 +24,7 @@ A row's life: ``pending`` → ``sending`` (claimed by one process until ``lease_
   idempotency key: there a crash in that window produces a second, identical message. This is
   at-least-once, like Alertmanager's notification log, and the window is one HTTP response long.
   The same holds for a process that stalls (CPU starvation, a paused pod) longer than its lease
-  (``defaults.lease``, at least twice the send timeout): it is taken for dead and the row is
+  (``defaults.lease``, at least three times the send timeout): it is taken for dead and the row is
   claimed again, so its late send can be a second copy with the same key. Its late *result*
   changes nothing: every transition out of ``sending`` is conditional on ``lease_owner``
   still being the process that reports it, so the stalled process can neither overwrite the

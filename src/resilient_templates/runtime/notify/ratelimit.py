@@ -111,15 +111,18 @@ class RateLimiter:
             ).fetchone()
             if row and row[0] > now:
                 return row[0] - now
-            busy = dict(
-                tx.execute(
-                    "SELECT slot, busy_until FROM notify_rate_slots WHERE channel = ? AND slot < ?",
-                    (channel, budget.messages),
-                ).fetchall()
-            )
+            slots = tx.execute(
+                "SELECT slot, busy_until, holder FROM notify_rate_slots WHERE channel = ? AND slot < ?",
+                (channel, budget.messages),
+            ).fetchall()
+            busy = {slot: until for slot, until, _ in slots}
             free = [s for s in range(budget.messages) if busy.get(s, 0.0) <= now]
             if not free:
-                return max(min(busy.values()) - now, 1e-3)
+                # A released slot is busy until an exact time; a held one until its lease runs
+                # out at the latest, but usually far sooner: look again after one window.
+                wake = min(until if holder is None else min(until, now + budget.window)
+                           for _, until, holder in slots)  # fmt: skip
+                return max(wake - now, 1e-3)
             slot = free[0]
             until = now + lease + budget.window + self.guard
             tx.execute(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -191,3 +192,17 @@ def test_auth_over_plaintext_when_allowed(plain_auth_server) -> None:  # type: i
                             allow_insecure_auth=True)  # fmt: skip
     assert channel.send(channel.render(make_notification()), timeout=10).ok
     assert plain_auth_server.received()[0].auth_user == "rt"
+
+
+def test_a_slow_relay_cannot_stretch_a_send_beyond_its_timeout() -> None:
+    """`timeout` bounds the whole SMTP exchange, not each command: a relay answering every
+    command 0.4 s late (four commands here) fails the send, retryably, about when the 1 s
+    timeout is spent, so a send never outlives its outbox lease or rate-limit permit."""
+    with SmtpServer(reply_delay=0.4) as slow:
+        channel = email_channel(slow, starttls=False)
+        message = channel.render(make_notification())
+        started = time.monotonic()
+        result = channel.send(message, timeout=1.0)
+        elapsed = time.monotonic() - started
+    assert (result.ok, result.retryable) == (False, True)
+    assert elapsed < 1.4 and slow.received() == []

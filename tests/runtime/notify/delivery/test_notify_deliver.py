@@ -18,6 +18,7 @@ from resilient_templates.runtime.notify import outbox
 from resilient_templates.runtime.notify.channels.webhook import verify_signature
 from resilient_templates.runtime.notify.deliver import Deliverer, DeliveryPolicy, DeliveryReport
 from resilient_templates.runtime.notify.outbox import redact_line
+from resilient_templates.runtime.notify.ratelimit import RateLimiter
 from resilient_templates.runtime.notify.service import NotifyService
 
 
@@ -286,3 +287,26 @@ def test_the_webhook_signature_covers_the_idempotency_key(store, clock, webhook_
     replay = json.dumps({**request.json, "idempotencyKey": "f" * 40}, ensure_ascii=False,
                         separators=(",", ":")).encode()  # fmt: skip
     assert not verify_signature(WEBHOOK_SECRET, timestamp, replay, signature)
+
+
+def test_a_send_holds_its_permit_and_its_row_for_three_timeouts(store, clock, slack_server):
+    """The outbox lease and the rate-limit permit both last at least 3 x the send timeout, so a
+    send that takes all of its timeout (TCP connect, then the request, then the response, or a
+    whole SMTP exchange) still finishes inside them."""
+    plan = make_plan([channel("chat", slack_server)], {"team": ["chat"]}, timeout="30s", lease="60s")
+    leases: list[float] = []
+
+    class Recording(RateLimiter):  # the real limiter; it also notes the lease asked for
+        def try_acquire(self, channel, budget, *, lease):  # type: ignore[no-untyped-def]
+            leases.append(lease)
+            return super().try_acquire(channel, budget, lease=lease)
+
+    deliverer = Deliverer(store, plan, clock=clock, sleep=clock.sleep,
+                          limiter=Recording(store, clock=clock, sleep=clock.sleep))  # fmt: skip
+    _service(store, clock, plan).notify([analysis()], deliver_for=0)  # enqueue (its own send too)
+    assert deliverer.policy.lease >= 90.0
+    with store.transaction() as tx:  # one more row for the recording deliverer to send
+        tx.execute("UPDATE notify_outbox SET state = 'pending', next_attempt_at = ?", (clock(),))
+    clock.advance(5)
+    assert len(deliverer.run().sent) == 1
+    assert leases == [90.0]

@@ -109,3 +109,19 @@ def test_budget_slots_are_independent(store, clock):
     permits = [limiter.try_acquire("hook", Budget(3, 1.0), lease=1.0) for _ in range(4)]
     assert [isinstance(p, Permit) for p in permits] == [True, True, True, False]
     assert rows(store, "SELECT count(*) FROM notify_rate_slots WHERE channel = 'hook'") == [(3,)]
+
+
+def test_a_held_slot_is_polled_each_window_not_waited_out_to_its_lease(store, clock):
+    """While a send holds the only slot (lease 90 s), another sender is told to look again
+    after one window, not after the lease: most sends answer in milliseconds. The slot still
+    is not granted before the holder releases it and one window has passed."""
+    migrate(store)
+    holder = RateLimiter(store, clock=clock)
+    permit = holder.try_acquire("chat", Budget(1, 1.0), lease=90.0)
+    assert isinstance(permit, Permit)
+    assert holder.try_acquire("chat", Budget(1, 1.0), lease=90.0) == pytest.approx(1.0)
+    clock.advance(0.2)
+    holder.release(permit)
+    assert holder.try_acquire("chat", Budget(1, 1.0), lease=90.0) == pytest.approx(1.01)
+    clock.advance(1.01)
+    assert isinstance(holder.try_acquire("chat", Budget(1, 1.0), lease=90.0), Permit)

@@ -13,6 +13,9 @@ done over TLS (STARTTLS or implicit): without TLS the password would travel in c
 config check refuses it and ``send`` fails for good, unless ``allow_insecure_auth: true``
 (a trusted local relay).
 
+``timeout`` bounds the whole exchange (connect, EHLO, STARTTLS, AUTH, MAIL, RCPT, DATA), not
+each step, so a send never outlives its outbox lease or rate-limit permit.
+
 SMTP replies 4xx (and dropped connections, timeouts) are retryable; 5xx and a refused login
 are final; a server that does not offer STARTTLS when it is required is final (no downgrade).
 """
@@ -20,7 +23,9 @@ are final; a server that does not offer STARTTLS when it is required is final (n
 from __future__ import annotations
 
 import smtplib
+import socket
 import ssl
+import time
 from email.message import EmailMessage
 from email.utils import format_datetime, parsedate_to_datetime
 from datetime import datetime
@@ -55,6 +60,50 @@ def _domain(address: str) -> str:
 
 def message_id(key: str, sender: str) -> str:
     return f"<{key}@{_domain(sender)}>"
+
+
+class _Deadline:
+    """A total deadline for one SMTP exchange. smtplib's ``timeout`` bounds each socket
+    operation, so a relay answering each of a dozen commands just in time could stretch one
+    send to many timeouts, beyond the outbox lease and the rate-limit permit. Before every
+    command and every reply the socket gets only what is left of the deadline."""
+
+    sock: socket.socket | None
+
+    def __init__(self, *args: Any, deadline: float, **kwargs: Any) -> None:
+        self.deadline = deadline  # set first: connecting already reads the greeting
+        super().__init__(*args, **kwargs)
+
+    def _arm(self) -> None:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the SMTP exchange took longer than its timeout")
+        if self.sock is not None:
+            self.sock.settimeout(remaining)
+
+    def send(self, s: Any) -> None:
+        self._arm()
+        super().send(s)  # type: ignore[misc]
+
+    def getreply(self) -> tuple[int, bytes]:
+        self._arm()
+        return super().getreply()  # type: ignore[misc]
+
+
+class _SMTP(_Deadline, smtplib.SMTP):
+    pass
+
+
+class _SMTPSSL(_Deadline, smtplib.SMTP_SSL):
+    pass
+
+
+def _client(host: str, port: int, *, hello: str | None, timeout: float, context: ssl.SSLContext | None) -> smtplib.SMTP:
+    """A connected client whose whole exchange must end within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    if context is not None:
+        return _SMTPSSL(host, port, local_hostname=hello, timeout=timeout, context=context, deadline=deadline)
+    return _SMTP(host, port, local_hostname=hello, timeout=timeout, deadline=deadline)
 
 
 def _rfc2822(created_at: str) -> str:
@@ -143,10 +192,8 @@ class EmailChannel(ChannelBase):
             mail = self._compose(message, sender, recipients)
             context = self._tls_context()
             hello = settings.get("hello") or None
-            if settings.get("ssl"):
-                client: smtplib.SMTP = smtplib.SMTP_SSL(host, port, local_hostname=hello, timeout=timeout, context=context)
-            else:
-                client = smtplib.SMTP(host, port, local_hostname=hello, timeout=timeout)
+            client = _client(host, port, hello=hello, timeout=timeout,
+                             context=context if settings.get("ssl") else None)  # fmt: skip
             try:
                 client.ehlo()
                 if settings.get("starttls", True) and not settings.get("ssl"):
