@@ -1,7 +1,8 @@
 """Escalation, acknowledgement and resolution of incidents (the spec's "Escalation workflow").
 
 Timeline of one incident, for every escalation rule that applies to it (``severity`` equal to
-the incident's highest severity, ``matchers`` on the labels its failures share):
+the incident's highest severity, ``matchers`` on the labels its failures share; rules are
+scheduled at the first notification, and again when a group update raises the severity):
 
 1. the initial notification goes to the route's receiver (``grouping.flush``);
 2. ``delay`` after it, if nobody acknowledged, an ``escalation`` (``escalation_level`` = the
@@ -75,11 +76,25 @@ def schedule(
     tx: Tx, plan: Plan, *, incident: str, receiver: str, labels: Mapping[str, str],
     severity: Severity, now: float,
 ) -> int:  # fmt: skip
-    """Schedule every escalation rule that applies to a just-notified incident; returns how many."""
+    """Schedule every escalation rule that applies to a just-notified incident and is not
+    scheduled yet; returns how many were added.
+
+    Called at the incident's first notification and again when an update raises its
+    severity (an error group that turns critical gets the critical rules, their ``delay``
+    counted from that update). Levels continue after the ones already scheduled.
+    """
     facts = {**labels, "severity": severity.value}
-    rules = [(i, r) for i, r in enumerate(plan.escalation_rules) if r.applies_to(facts)]
+    existing = tx.execute(
+        "SELECT rule, level FROM notify_escalations WHERE incident = ?", (incident,)
+    ).fetchall()
+    scheduled = {int(r[0]) for r in existing}
+    first_level = max((int(r[1]) for r in existing), default=0) + 1
+    rules = [
+        (i, r) for i, r in enumerate(plan.escalation_rules)
+        if i not in scheduled and r.applies_to(facts)
+    ]  # fmt: skip
     rules.sort(key=lambda pair: (pair[1].delay.seconds, pair[0]))
-    for level, (index, rule) in enumerate(rules, start=1):
+    for level, (index, rule) in enumerate(rules, start=first_level):
         channels = [c for c in rule.channel_names(plan) if c in plan.channels]
         target = rule.receivers[0] if len(rule.receivers) == 1 and not rule.channels else receiver
         tx.execute(

@@ -176,6 +176,7 @@ class FlushResult:
     severity: Severity
     title: str
     sequence: int  # 0 for the first notification of the incident
+    severity_rose: bool = False  # more severe than at the incident's previous notification
 
 
 def add_alert(tx: Tx, alert: Alert, *, now: float) -> AddResult:
@@ -354,16 +355,20 @@ def flush(
         "sequence = sequence + 1 WHERE group_key = ?",
         (now, recheck, key),
     )
+    before = tx.execute(
+        "SELECT severity, labels FROM notify_incidents WHERE incident = ?", (incident,)
+    ).fetchone()
     tx.execute(
         "UPDATE notify_incidents SET first_notified_at = COALESCE(first_notified_at, ?), "
         "severity = ?, title = ? WHERE incident = ?",
         (now, severity.value, title, incident),
     )
-    common = tx.execute("SELECT labels FROM notify_incidents WHERE incident = ?", (incident,)).fetchone()
+    rose = before is not None and severity.rank < Severity(before[0]).rank
     return FlushResult(
         group_key=key, incident=incident, receiver=receiver, group_labels=json.loads(labels_json),
-        labels=json.loads(common[0]) if common else {},
+        labels=json.loads(before[1]) if before else {},
         analyses=analyses, count=len(shown), severity=severity, title=title, sequence=int(sequence),
+        severity_rose=rose,
     )  # fmt: skip
 
 

@@ -300,7 +300,7 @@ class NotifyService:
                 )  # fmt: skip
                 if row is not None:
                     ids.append(row)
-            if flushed.sequence == 0:
+            if flushed.sequence == 0 or flushed.severity_rose:  # rules for the new severity
                 escalation.schedule(
                     tx, self.plan, incident=flushed.incident, receiver=flushed.receiver,
                     labels=flushed.labels, severity=flushed.severity, now=now,

@@ -190,3 +190,17 @@ def test_a_resolve_or_ack_never_overtakes_the_trigger_waiting_for_its_retry(
     service.tick()
     assert [e["event_action"] for e in pagerduty_server.events] == ["trigger", action]
     assert list(pagerduty_server.alerts.values()) == [f"{action}d"]
+
+
+def test_a_group_that_turns_critical_gets_the_critical_escalation(
+    store, clock, slack_server, pagerduty_server
+):
+    """An incident first notified as an error that turns critical when a critical failure joins
+    it is escalated by the critical rule, its delay counted from that update."""
+    plan = _plan(slack_server, pagerduty_server, group_by=["signature"], group_wait="0s")
+    service = NotifyService(store, plan, clock=clock, sleep=clock.sleep)
+    service.notify([analysis("wf-a", severity=Severity.ERROR)])
+    clock.now = T0 + 300  # one group_interval later: the update goes out at once
+    service.notify([_critical("wf-b")])
+    _tick_at(service, clock, 599, 600)
+    assert _pd_messages(store) == [("escalation", 600.0)]
