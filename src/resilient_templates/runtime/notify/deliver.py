@@ -14,7 +14,8 @@ One attempt is one ``Channel.send`` (the channel never retries, never raises). A
   message (next attempt not before it) and for the whole channel in every process
   (``RateLimiter.block``): Slack disables apps that keep posting after a 429. Without the
   header the jittered backoff applies. A Retry-After above ``max_retry_after`` (1 h) is
-  capped there.
+  capped there. A 429 is the provider pacing us, not a failure of the message: it does not
+  use up ``max_attempts`` (up to ``MAX_THROTTLED`` 429s per message).
 * **Rate limits:** every send holds a ``ratelimit`` permit; when the channel is over budget the
   row is deferred (not counted as an attempt) until a slot frees.
 * **How long a send may take:** the claim's lease and the permit's lease are both
@@ -61,6 +62,8 @@ log = logging.getLogger("resilient_templates.runtime.notify")
 
 #: A fallback receiver's own fallback is followed at most this deep.
 MAX_FALLBACK_DEPTH = 3
+#: 429 answers that do not count against ``max_attempts`` (beyond this they do).
+MAX_THROTTLED = 100
 #: The outbox lease and the rate-limit permit last at least this many send timeouts.
 LEASE_TIMEOUTS = 3
 _TEST_BLOCK_ENV = "RT_NOTIFY_TEST_BLOCK"
@@ -83,6 +86,13 @@ class DeliveryPolicy:
         )
         timeout = defaults.timeout.seconds
         return cls(retry=retry, timeout=timeout, lease=max(defaults.lease.seconds, timeout * LEASE_TIMEOUTS))
+
+    def may_retry(self, attempts: int, throttled: int) -> bool:
+        """Whether a row that failed ``attempts`` times, ``throttled`` of them with a 429, gets
+        another attempt: 429s ("slow down") do not use up ``max_attempts``, up to
+        ``MAX_THROTTLED`` of them, so a provider that never stops saying 429 still ends."""
+        counted = attempts - min(throttled, MAX_THROTTLED)
+        return counted < self.retry.max_attempts
 
     def backoff(self, attempts: int, rng: random.Random) -> float:
         """Seconds to wait after the ``attempts``-th failed attempt (full jitter)."""
@@ -269,6 +279,7 @@ class Deliverer:
         """
         now = self.clock()
         attempts = item.attempts + (1 if latency_ms is not None else 0)
+        throttled = item.throttled + (1 if latency_ms is not None and result.status == 429 else 0)
         error = outbox.redact_line(result.error) if result.error else None
         new_ids: list[int] = []
         with self.store.transaction() as tx:
@@ -288,15 +299,15 @@ class Deliverer:
                 else:
                     report.late.append(item.idempotency_key)
                 return new_ids
-            if result.retryable and attempts < self.policy.retry.max_attempts:
+            if result.retryable and self.policy.may_retry(attempts, throttled):
                 if result.retry_after is not None:
                     delay = min(result.retry_after, self.policy.max_retry_after)
                 else:
-                    delay = self.policy.backoff(attempts, self.rng)
+                    delay = self.policy.backoff(max(1, attempts - throttled), self.rng)
                 if not self._move(
-                    tx, item, "state = 'pending', attempts = ?, next_attempt_at = ?, "
+                    tx, item, "state = 'pending', attempts = ?, throttled = ?, next_attempt_at = ?, "
                     "last_status = ?, last_error = ?",
-                    (attempts, now + delay, result.status, error), now=now,
+                    (attempts, throttled, now + delay, result.status, error), now=now,
                 ):  # fmt: skip
                     report.late.append(item.idempotency_key)
                     return new_ids
@@ -307,8 +318,8 @@ class Deliverer:
                 )
                 return new_ids
             if not self._move(
-                tx, item, "state = 'failed', attempts = ?, last_status = ?, last_error = ?",
-                (attempts, result.status, error), now=now,
+                tx, item, "state = 'failed', attempts = ?, throttled = ?, last_status = ?, "
+                "last_error = ?", (attempts, throttled, result.status, error), now=now,
             ):  # fmt: skip
                 report.late.append(item.idempotency_key)
                 return new_ids

@@ -99,6 +99,8 @@ _DDL = [
     "CREATE INDEX IF NOT EXISTS notify_audit_incident ON notify_audit (incident)",
     # per-(incident, channel) order: the claim looks for an earlier unfinished row
     "CREATE INDEX IF NOT EXISTS notify_outbox_order ON notify_outbox (incident, channel, id)",
+    # 429 answers among the attempts: they do not use up the retry budget
+    "ALTER TABLE notify_outbox ADD COLUMN throttled INTEGER NOT NULL DEFAULT 0",
 ]
 
 #: Row states; ``sent`` and ``failed`` are terminal.
@@ -106,7 +108,7 @@ states = ("pending", "sending", "sent", "failed")
 
 _COLUMNS = (
     "id, idempotency_key, channel, channel_type, receiver, incident, kind, notification, "
-    "message, attempts, created_at, fallback_of, fallback_depth, next_attempt_at"
+    "message, attempts, created_at, fallback_of, fallback_depth, next_attempt_at, throttled"
 )
 
 
@@ -133,6 +135,7 @@ class OutboxItem:
     fallback_of: str | None
     fallback_depth: int
     next_attempt_at: float
+    throttled: int = 0  # attempts answered 429 (not counted against max_attempts)
 
 
 def enqueue(

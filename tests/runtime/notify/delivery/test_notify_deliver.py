@@ -310,3 +310,14 @@ def test_a_send_holds_its_permit_and_its_row_for_three_timeouts(store, clock, sl
     clock.advance(5)
     assert len(deliverer.run().sent) == 1
     assert leases == [90.0]
+
+
+def test_429s_do_not_use_up_the_retry_budget(store, clock, slack_server):
+    """A provider asking us to slow down (429) is not a failed attempt: five 429s with a plan of
+    max_attempts 4 still end in a delivery, each retry exactly after its Retry-After."""
+    slack_server.script(*[Fault.rate_limited("1")] * 5)
+    plan = make_plan([channel("chat", slack_server)], {"team": ["chat"]})  # max_attempts 4
+    report = _service(store, clock, plan).notify([analysis()], deliver_for=60)
+    assert len(report.delivery.sent) == 1 and report.delivery.undeliverable == []
+    assert [a[3] for a in _attempts(store)] == [429] * 5 + [200]
+    assert rows(store, "SELECT state, attempts FROM notify_outbox") == [("sent", 6)]
