@@ -35,6 +35,7 @@ This module imports pydantic and PyYAML; the runtime's fast path reads the compi
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -63,7 +64,16 @@ from .plan import (
     parse_matcher,
 )
 
-__all__ = ["NotifyConfig", "compile_config", "compile_plan", "load_config", "validate_file"]
+__all__ = [
+    "NotifyConfig",
+    "compile_config",
+    "compile_plan",
+    "load_config",
+    "plan_warnings",
+    "validate_file",
+]
+
+log = logging.getLogger("resilient_templates.runtime.notify")
 
 EXPECTED_DURATION = "a Go duration such as '30s', '5m' or '4h'"
 SECRET_FIELDS = {
@@ -846,12 +856,63 @@ def _fallback_cycle(receivers: Mapping[str, ReceiverPlan], start: str) -> bool:
 
 
 def compile_plan(path: str | Path, *, environ: Mapping[str, str] | None = None) -> Plan:
-    """Validate the YAML config at ``path`` and compile it; every problem in one ConfigError."""
+    """Validate the YAML config at ``path`` and compile it; every problem in one ConfigError.
+
+    Doubtful but valid choices (``plan_warnings``) are logged as one warning line each.
+    """
     try:
         config, channels = load_config(path)
     except _Partial as partial:
         return compile_config(partial.config, partial.channels, file=str(path), environ=environ, partial=partial)
-    return compile_config(config, channels, file=str(path), environ=environ)
+    plan = compile_config(config, channels, file=str(path), environ=environ)
+    for key, message in plan_warnings(plan):
+        log.warning("%s: %s: warning: %s", path, key, message)
+    return plan
+
+
+def plan_warnings(plan: Plan) -> list[tuple[str, str]]:
+    """(key, message) for valid configs that will not do what they seem to.
+
+    An escalation or reminder sent to a PagerDuty channel that may already have received the
+    incident's trigger (through a route whose receiver has that channel, for incidents the
+    rule applies to) is merged by PagerDuty into the open alert (same ``dedup_key``) and pages
+    nobody new: PagerDuty escalates through its own escalation policy.
+    """
+    warnings = []
+    for index, rule in enumerate(plan.escalation_rules):
+        facts = {m.name: m.value for m in rule.matchers if m.op == "="}
+        if rule.severity is not None:
+            facts["severity"] = rule.severity
+        pagers = [n for n in rule.channel_names(plan) if n in plan.channels and plan.channels[n].type == "pagerduty"]
+        for name in pagers:
+            route = _route_to_channel(plan, plan.route, (), name, facts)
+            if route is not None:
+                warnings.append((
+                    f"escalation_rules[{index}]",
+                    f"PagerDuty channel {name!r} may already have the incident's trigger (via "
+                    f"{route.path}, receiver {route.receiver}); PagerDuty merges an escalation "
+                    "with the same dedup_key into the open alert and pages nobody new. Escalate "
+                    "to other channels and let PagerDuty's escalation policy escalate its alert",
+                ))  # fmt: skip
+    return warnings
+
+
+def _route_to_channel(
+    plan: Plan, route: RoutePlan, above: tuple[Matcher, ...], channel: str, facts: Mapping[str, str]
+) -> RoutePlan | None:
+    """The first route (depth first) that may take an incident with ``facts`` to ``channel``:
+    none of its or its parents' matchers on a known label contradicts ``facts``."""
+    matchers = above + route.matchers
+    if any(m.name in facts and not m.matches({m.name: facts[m.name]}) for m in matchers):
+        return None
+    receiver = plan.receivers.get(route.receiver)
+    if receiver is not None and channel in receiver.channels:
+        return route
+    for child in route.routes:
+        found = _route_to_channel(plan, child, matchers, channel, facts)
+        if found is not None:
+            return found
+    return None
 
 
 def validate_file(path: str | Path) -> list[str]:

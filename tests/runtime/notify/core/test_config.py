@@ -388,3 +388,38 @@ def test_email_auth_over_plaintext_can_be_allowed_explicitly(tmp_path: Path) -> 
     """allow_insecure_auth: true accepts AUTH without TLS (a trusted local relay)."""
     plan = compile_plan(write(tmp_path, PLAIN_AUTH % ", allow_insecure_auth: true"), environ={})
     assert plan.channels["e"].settings["allow_insecure_auth"] is True
+
+
+PAGED_TWICE = """\
+channels:
+  - {name: pd, type: pagerduty, integration_key: "${PD_KEY}"}
+  - {name: chat, type: slack, webhook_url: "${SLACK_URL}"}
+receivers:
+  - {name: team, channels: [chat]}
+  - {name: oncall, channels: [pd]}
+route:
+  receiver: team
+  routes:
+    - {matchers: ['severity="critical"'], receiver: oncall}
+escalation_rules:
+  - {severity: critical, delay: 5m, channels: [%s]}
+"""
+
+
+def test_escalating_to_the_pagerduty_channel_that_was_paged_is_a_warning(tmp_path: Path, caplog) -> None:
+    """An escalation to the PagerDuty channel that already got the trigger would be merged into
+    the open alert (same dedup_key) and page nobody: compiling warns in one line, and succeeds."""
+    with caplog.at_level("WARNING", logger="resilient_templates.runtime.notify"):
+        plan = compile_plan(write(tmp_path, PAGED_TWICE % "pd"), environ={})
+    (warning,) = [r.getMessage() for r in caplog.records]
+    assert plan.escalation_rules[0].channels == ("pd",)
+    assert "\n" not in warning and warning.startswith(f"{tmp_path / 'notify.yaml'}: escalation_rules[0]: warning:")
+    assert "'pd'" in warning and "route.routes[0]" in warning
+
+
+def test_escalating_to_another_channel_is_not_a_warning(tmp_path: Path, caplog) -> None:
+    """An escalation to a channel the trigger did not go to compiles silently."""
+    with caplog.at_level("WARNING", logger="resilient_templates.runtime.notify"):
+        compile_plan(write(tmp_path, PAGED_TWICE % "chat"), environ={})
+    assert caplog.records == []
+
