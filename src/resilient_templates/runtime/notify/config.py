@@ -20,6 +20,7 @@ vocabulary (``receivers``, ``route`` with ``matchers``/``group_by``/``group_wait
       - {severity: critical, delay: 5m, channels: [pagerduty-critical], repeat_interval: 15m, max_repeats: 4}
     delivery: {max_attempts: 6, backoff_base: 1s, backoff_cap: 5m, timeout: 10s}
     templates_dir: templates/        # relative to this file
+    retention: 720h                  # tick prunes finished messages, audit, resolved incidents
 
 Without ``route``, everything goes to receiver ``default`` (defined, or made of all channels).
 
@@ -53,6 +54,7 @@ from .plan import (
     DEFAULT_GROUP_WAIT,
     DEFAULT_RATE_PER_SECOND,
     DEFAULT_REPEAT_INTERVAL,
+    DEFAULT_RETENTION,
     ChannelPlan,
     DeliveryDefaults,
     EscalationPlan,
@@ -247,6 +249,7 @@ class NotifyConfig(_Strict):
     escalation_rules: list[EscalationSpec] = []
     delivery: DeliverySpec = DeliverySpec()
     templates_dir: str | None = None
+    retention: GoDuration = DEFAULT_RETENTION
 
 
 class _TopLevel(_Strict):
@@ -259,6 +262,7 @@ class _TopLevel(_Strict):
     escalation_rules: list[Any] = []
     delivery: Any = None
     templates_dir: str | None = None
+    retention: Any = None
 
 
 # ====================================================================== errors
@@ -462,7 +466,18 @@ def validate_data(data: Any, file: str) -> tuple[NotifyConfig, list[Any]]:
             delivery = DeliverySpec.model_validate(top.delivery)
         except ValidationError as exc:
             problems.extend(_problems_from(exc, DeliverySpec, file, "delivery"))
+    retention = DEFAULT_RETENTION
+    if getattr(top, "retention", None) is not None:
+        try:
+            retention = _duration(top.retention)
+            if not retention:
+                raise PydanticCustomError("rt", "retention cannot be zero", {"expected": "a positive duration such as 720h"})
+        except PydanticCustomError as exc:
+            context = exc.context or {}
+            problems.append(ConfigError(context.get("problem") or exc.message(), file=file, key="retention",
+                                        value=top.retention, expected=context.get("expected"), has_value=True))
     config = NotifyConfig.model_construct(
+        retention=retention,
         channels=raw_channels,
         receivers=receivers,
         route=route,
@@ -837,6 +852,7 @@ def compile_config(
             timeout=delivery.timeout,
             lease=delivery.lease,
             max_alerts=delivery.max_alerts,
+            retention=config.retention,
         ),
         templates_dir=templates_dir,
         source=file,

@@ -47,6 +47,7 @@ __all__ = [
     "due_escalations",
     "fire",
     "migrate",
+    "prune",
     "resolve_incident",
     "resolve_workflow",
     "schedule",
@@ -193,6 +194,16 @@ def _enqueue_all(
         if row is not None:
             ids.append(row)
     return ids
+
+
+def prune(tx: Tx, *, before: float) -> int:
+    """Delete the escalations of incidents resolved before ``before``; returns how many."""
+    tx.execute(
+        "DELETE FROM notify_escalations WHERE incident IN (SELECT incident FROM notify_incidents "
+        "WHERE state = 'resolved' AND resolved_at < ?)",
+        (before,),
+    )
+    return tx.rowcount
 
 
 # --------------------------------------------------------------------------- ack

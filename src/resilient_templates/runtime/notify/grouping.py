@@ -68,6 +68,7 @@ __all__ = [
     "flush",
     "incident_id",
     "migrate",
+    "prune",
     "rfc3339",
     "title_for",
 ]
@@ -100,6 +101,7 @@ _DDL = [
     " opened_at DOUBLE PRECISION NOT NULL, first_notified_at DOUBLE PRECISION,"
     " acked_at DOUBLE PRECISION, acked_by TEXT,"
     " resolved_at DOUBLE PRECISION, resolved_by TEXT)",
+    "CREATE INDEX IF NOT EXISTS notify_incidents_resolved ON notify_incidents (state, resolved_at)",
 ]
 
 
@@ -382,6 +384,25 @@ def title_for(analyses: tuple[FailureAnalysis, ...], *, count: int, workflows: i
         return f"{workflows} workflows failing: {cause}"
     name = analyses[0].workflow.name if analyses else "workflow"
     return f"{count} failures in {name}: {cause}"
+
+
+_RESOLVED_BEFORE = "SELECT incident FROM notify_incidents WHERE state = 'resolved' AND resolved_at < ?"
+
+
+def prune(tx: Tx, *, before: float) -> int:
+    """Delete incidents resolved before ``before``, their alerts, and their group when it is
+    still closed on that incident and no outbox row names it any more (so the group's next
+    incident cannot collide with a message still in the outbox); returns how many rows."""
+    tx.execute(f"DELETE FROM notify_alerts WHERE incident IN ({_RESOLVED_BEFORE})", (before,))
+    count = tx.rowcount
+    tx.execute(
+        f"DELETE FROM notify_groups WHERE state = 'closed' AND incident IN ({_RESOLVED_BEFORE}) "
+        "AND NOT EXISTS (SELECT 1 FROM notify_outbox o WHERE o.incident = notify_groups.incident)",
+        (before,),
+    )
+    count += tx.rowcount
+    tx.execute("DELETE FROM notify_incidents WHERE state = 'resolved' AND resolved_at < ?", (before,))
+    return count + tx.rowcount
 
 
 def active_label_sets(tx: Tx, *, now: float) -> list[dict[str, str]]:

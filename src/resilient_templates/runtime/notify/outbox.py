@@ -70,6 +70,7 @@ __all__ = [
     "enqueue",
     "migrate",
     "next_due",
+    "prune",
     "redact_line",
     "states",
 ]
@@ -101,6 +102,8 @@ _DDL = [
     "CREATE INDEX IF NOT EXISTS notify_outbox_order ON notify_outbox (incident, channel, id)",
     # 429 answers among the attempts: they do not use up the retry budget
     "ALTER TABLE notify_outbox ADD COLUMN throttled INTEGER NOT NULL DEFAULT 0",
+    "CREATE INDEX IF NOT EXISTS notify_outbox_created ON notify_outbox (created_at)",
+    "CREATE INDEX IF NOT EXISTS notify_audit_at ON notify_audit (at)",
 ]
 
 #: Row states; ``sent`` and ``failed`` are terminal.
@@ -279,6 +282,21 @@ def blockers(store: Store, ids: frozenset[int]) -> set[int]:
             tuple(sorted(ids)),
         ).fetchall()
     return {int(r[0]) for r in rows}
+
+
+def prune(tx: Tx, *, before: float) -> int:
+    """Delete sent and failed rows created before ``before`` (except those of an incident that
+    is still open: its resolve must know which channels heard of it) and audit rows older
+    than that; returns how many rows went."""
+    tx.execute(
+        "DELETE FROM notify_outbox WHERE state IN ('sent', 'failed') AND created_at < ? "
+        "AND NOT EXISTS (SELECT 1 FROM notify_incidents i WHERE i.incident = notify_outbox.incident "
+        "AND i.state <> 'resolved')",
+        (before,),
+    )
+    count = tx.rowcount
+    tx.execute("DELETE FROM notify_audit WHERE at < ?", (before,))
+    return count + tx.rowcount
 
 
 def redact_line(text: str, limit: int = 300) -> str:

@@ -31,6 +31,7 @@ from ...policy.duration import Duration
 __all__ = [
     "CHANNEL_TYPES",
     "DEFAULT_RATE_PER_SECOND",
+    "DEFAULT_RETENTION",
     "PLAN_SCHEMA_VERSION",
     "ChannelPlan",
     "DeliveryDefaults",
@@ -53,6 +54,8 @@ DEFAULT_RATE_PER_SECOND = {"slack": 1.0, "teams": 4.0, "pagerduty": 2.0, "webhoo
 DEFAULT_GROUP_WAIT = Duration.of(seconds=30)
 DEFAULT_GROUP_INTERVAL = Duration.of(minutes=5)
 DEFAULT_REPEAT_INTERVAL = Duration.of(hours=4)
+#: How long ``tick`` keeps finished messages, audit rows and resolved incidents (30 days).
+DEFAULT_RETENTION = Duration.of(hours=720)
 
 _MATCHER = re.compile(
     r"""^\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<op>=~|!~|!=|=)\s*"""
@@ -306,7 +309,8 @@ class EscalationPlan:
 
 @dataclass(frozen=True, slots=True)
 class DeliveryDefaults:
-    """How delivery retries (tenacity vocabulary) and leases outbox rows."""
+    """How delivery retries (tenacity vocabulary) and leases outbox rows, and how long the
+    state store keeps what is finished (``retention``)."""
 
     max_attempts: int = 6
     backoff_base: Duration = field(default_factory=lambda: Duration.of(seconds=1))
@@ -314,6 +318,7 @@ class DeliveryDefaults:
     timeout: Duration = field(default_factory=lambda: Duration.of(seconds=10))
     lease: Duration = field(default_factory=lambda: Duration.of(seconds=60))
     max_alerts: int = 20  # failures carried in one grouped notification ("and N more")
+    retention: Duration = field(default_factory=lambda: DEFAULT_RETENTION)  # then tick prunes
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -323,6 +328,7 @@ class DeliveryDefaults:
             "timeout": self.timeout.to_go(),
             "lease": self.lease.to_go(),
             "max_alerts": self.max_alerts,
+            "retention": self.retention.to_go(),
         }
 
     @classmethod
@@ -335,6 +341,7 @@ class DeliveryDefaults:
             timeout=Duration.parse(data.get("timeout", base.timeout)),
             lease=Duration.parse(data.get("lease", base.lease)),
             max_alerts=int(data.get("max_alerts", base.max_alerts)),
+            retention=Duration.parse(data.get("retention", base.retention)),
         )
 
 

@@ -13,8 +13,9 @@ crash leaves either nothing or everything of a notification in the store.
 Who sends delayed things: a failure container cannot wait five minutes. ``notify`` sends what
 is due at once (a route with ``group_wait: 0s``) and, with ``wait``, may wait for its own
 groups' ``group_wait`` (bounded); ``tick`` (an Argo CronWorkflow, every minute, or
-``tick --loop --for 60s``) flushes due groups, fires due escalations and delivers due and
-retried outbox rows. Every process shares the store, so it does not matter which one sends.
+``tick --loop --for 60s``) flushes due groups, fires due escalations, delivers due and
+retried outbox rows, and prunes what is older than the retention (``retention``, 30 days:
+finished messages, audit rows, resolved incidents). Every process shares the store, so it does not matter which one sends.
 """
 
 from __future__ import annotations
@@ -148,6 +149,7 @@ class TickReport:
     flushed: int = 0
     escalated: int = 0
     enqueued: int = 0
+    pruned: int = 0  # rows older than the retention deleted
     delivery: DeliveryReport = field(default_factory=DeliveryReport)
 
     def to_dict(self) -> dict[str, Any]:
@@ -156,6 +158,7 @@ class TickReport:
             "flushed": self.flushed,
             "escalated": self.escalated,
             "enqueued": self.enqueued,
+            "pruned": self.pruned,
             "sent": len(d.sent),
             "retried": len(d.retried),
             "failed": len(d.failed),
@@ -315,10 +318,13 @@ class NotifyService:
 
     # ------------------------------------------------------------------ tick
 
-    def tick(self, *, deliver_for: float = 0.0) -> TickReport:
-        """Flush due groups, fire due escalations, deliver every due outbox row."""
+    def tick(self, *, deliver_for: float = 0.0, prune: bool = True) -> TickReport:
+        """Prune what is older than the retention, flush due groups, fire due escalations,
+        deliver every due outbox row."""
         report = TickReport()
         now = self.clock()
+        if prune:
+            report.pruned = self.prune(now=now)
         for key in grouping.due_groups(self.store, now=now):
             ids = self.flush_group(key, now=now)
             report.flushed += 1 if ids else 0
@@ -330,13 +336,28 @@ class NotifyService:
         report.delivery = self.deliverer.run(ids=None, until=now + deliver_for)
         return report
 
+    def prune(self, *, now: float) -> int:
+        """Delete, in one transaction, what is older than ``defaults.retention`` (30 days by
+        default): sent and failed outbox rows (of incidents no longer open), audit rows, and
+        resolved incidents with their alerts, escalations and closed group. Open incidents
+        and unfinished messages are kept however old. Returns how many rows went."""
+        before = now - self.plan.defaults.retention.seconds
+        with self.store.transaction() as tx:
+            count = outbox.prune(tx, before=before)
+            count += escalation.prune(tx, before=before)
+            count += grouping.prune(tx, before=before)
+        if count:
+            log.info("notify: pruned %d row(s) older than %s", count, self.plan.defaults.retention)
+        return count
+
     def tick_loop(self, *, duration: float, poll: float = 1.0) -> TickReport:
         """``tick`` repeatedly for ``duration`` seconds (a CronWorkflow pod that stays a minute)."""
         total = TickReport()
         end = self.clock() + duration
         while True:
             remaining = end - self.clock()
-            one = self.tick(deliver_for=max(0.0, min(poll, remaining)))
+            one = self.tick(deliver_for=max(0.0, min(poll, remaining)), prune=not total.pruned)
+            total.pruned += one.pruned
             total.flushed += one.flushed
             total.escalated += one.escalated
             total.enqueued += one.enqueued

@@ -423,3 +423,11 @@ def test_escalating_to_another_channel_is_not_a_warning(tmp_path: Path, caplog) 
         compile_plan(write(tmp_path, PAGED_TWICE % "chat"), environ={})
     assert caplog.records == []
 
+
+def test_retention_is_a_positive_duration(tmp_path: Path) -> None:
+    """`retention` (how long tick keeps finished messages, audit rows and resolved incidents)
+    defaults to 30 days; zero is refused."""
+    assert compile_plan(write(tmp_path, with_channels("")), environ={}).defaults.retention.seconds == 30 * 86400
+    assert compile_plan(write(tmp_path, with_channels("retention: 48h\n")), environ={}).defaults.retention.seconds == 48 * 3600
+    (line,) = problems(tmp_path, with_channels("retention: 0s\n"))
+    assert line.startswith("retention: retention cannot be zero")

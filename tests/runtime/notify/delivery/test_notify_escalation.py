@@ -204,3 +204,15 @@ def test_a_group_that_turns_critical_gets_the_critical_escalation(
     service.notify([_critical("wf-b")])
     _tick_at(service, clock, 599, 600)
     assert _pd_messages(store) == [("escalation", 600.0)]
+
+
+def test_pruning_keeps_an_open_incident_however_old(store, clock, slack_server, pagerduty_server):
+    """An incident still open after the retention keeps its messages, so when its workflow
+    finally recovers PagerDuty still gets the resolve."""
+    plan = _plan(slack_server, pagerduty_server, team=("chat", "pd"), rules=())
+    service = NotifyService(store, plan, clock=clock, sleep=clock.sleep)
+    service.notify([_critical()])
+    clock.advance(40 * 86400)
+    service.tick()  # prunes: nothing of the open incident may go
+    service.resolve(workflow="release-7f3k2")
+    assert [e["event_action"] for e in pagerduty_server.events] == ["trigger", "resolve"]

@@ -267,3 +267,25 @@ def test_a_source_inhibits_only_while_it_is_recent(store, clock, slack_server):
     clock.advance(4 * 3600 + 1)
     report = service.notify([analysis(stage="lint", severity=Severity.WARNING)])
     assert report.suppressed == [] and len(_texts(slack_server, 2)) == 2
+
+
+def test_tick_prunes_what_is_older_than_the_retention(store, clock, slack_server):
+    """tick deletes sent/failed outbox rows, audit rows and resolved incidents (with their
+    alerts, escalations and closed group) older than the retention (30 days by default);
+    newer ones and open incidents stay."""
+    service = NotifyService(store, _plan(slack_server, group_by=["workflow"], group_wait="0s"),
+                            clock=clock, sleep=clock.sleep)  # fmt: skip
+    (old,) = service.notify([analysis("old-run")]).incidents
+    service.resolve(workflow="old-run")  # everything about it happens at T0
+    clock.advance(29 * 86400)
+    (recent,) = service.notify([analysis("recent-run")]).incidents
+    clock.advance(86400)  # T0 is exactly 30 days ago: kept
+    assert service.tick().pruned == 0
+    clock.advance(1)
+    report = service.tick()
+    assert report.pruned > 0
+    assert rows(store, "SELECT incident FROM notify_incidents") == [(recent,)]
+    assert rows(store, "SELECT DISTINCT incident FROM notify_outbox") == [(recent,)]
+    assert rows(store, "SELECT DISTINCT incident FROM notify_alerts") == [(recent,)]
+    assert rows(store, "SELECT incident FROM notify_groups") == [(recent,)]
+    assert old not in {r[0] for r in rows(store, "SELECT incident FROM notify_audit")}
