@@ -195,7 +195,9 @@ def _private(args: argparse.Namespace) -> bool:
 
 
 def _emit(summary: dict[str, Any]) -> None:
-    print(json.dumps(summary, ensure_ascii=False, separators=(",", ":"), sort_keys=True))
+    from .text import dumps
+
+    print(dumps(summary))
 
 
 # --------------------------------------------------------------------------- notify
@@ -218,8 +220,7 @@ def _notify(args: argparse.Namespace) -> int:
                 workflow=args.workflow, namespace=args.namespace or None,
                 by=f"workflow {args.workflow} succeeded", deliver_for=args.deliver_for,
             )  # fmt: skip
-            _emit({"resolved": [r.incident for r in results if r.closed],
-                   "sent": len(delivery.sent), "pending": delivery.pending})  # fmt: skip
+            _emit({"resolved": [r.incident for r in results if r.closed], **delivery.to_dict()})
             return EXIT_UNAVAILABLE if delivery.undeliverable else 0
         if not analyses and args.status is not None:
             analyses = _analyze(args, service.store)
@@ -348,8 +349,7 @@ def _resolve(args: argparse.Namespace) -> int:
         )  # fmt: skip
     finally:
         service.store.close()
-    _emit({"resolved": [r.incident for r in results if r.closed],
-           "sent": len(delivery.sent), "pending": delivery.pending})  # fmt: skip
+    _emit({"resolved": [r.incident for r in results if r.closed], **delivery.to_dict()})
     return EXIT_UNAVAILABLE if delivery.undeliverable else 0
 
 

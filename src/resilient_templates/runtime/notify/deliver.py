@@ -116,6 +116,17 @@ class DeliveryReport:
     attempts: int = 0
     pending: int = 0  # rows of this run left for ``tick`` (deferred past ``until``)
 
+    def to_dict(self) -> dict[str, int]:
+        """The counts a command's JSON summary shows."""
+        return {
+            "sent": len(self.sent),
+            "retried": len(self.retried),
+            "failed": len(self.failed),
+            "fallbacks": len(self.fallbacks),
+            "undeliverable": len(self.undeliverable),
+            "pending": self.pending,
+        }
+
     def merge(self, other: DeliveryReport) -> None:
         for name in ("sent", "retried", "failed", "fallbacks", "undeliverable", "late"):
             getattr(self, name).extend(getattr(other, name))

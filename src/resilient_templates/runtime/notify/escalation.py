@@ -240,11 +240,7 @@ def acknowledge(store: Store, plan: Plan, incident: str, *, by: str, now: float)
             "WHERE incident = ?",
             (by, now, incident),
         )
-        tx.execute(
-            "UPDATE notify_escalations SET state = 'cancelled', next_at = NULL "
-            "WHERE incident = ? AND state = 'scheduled'",
-            (incident,),
-        )
+        _cancel_escalations(tx, incident)
         outbox.audit(tx, at=now, event="ack", incident=incident, actor=by)
         pagers = _channels_told(tx, incident, channel_type="pagerduty")
         notification = Notification(
@@ -255,6 +251,14 @@ def acknowledge(store: Store, plan: Plan, incident: str, *, by: str, now: float)
         )  # fmt: skip
         ids = _enqueue_all(tx, plan, notification, pagers, now)
     return AckResult(incident, "acknowledged", by, now, tuple(ids))
+
+
+def _cancel_escalations(tx: Tx, incident: str) -> None:
+    tx.execute(
+        "UPDATE notify_escalations SET state = 'cancelled', next_at = NULL "
+        "WHERE incident = ? AND state = 'scheduled'",
+        (incident,),
+    )
 
 
 def _channels_told(tx: Tx, incident: str, *, channel_type: str | None = None) -> list[str]:
@@ -355,11 +359,7 @@ def _resolve_group(
             "WHERE incident = ?",
             (now, by, current),
         )
-        tx.execute(
-            "UPDATE notify_escalations SET state = 'cancelled', next_at = NULL "
-            "WHERE incident = ? AND state = 'scheduled'",
-            (current,),
-        )
+        _cancel_escalations(tx, current)
         outbox.audit(tx, at=now, event="resolve", incident=current, actor=by)
         if info is None or info[0] is None:  # never notified: nobody to tell
             return ResolveResult(current, closed=True, notified=False)

@@ -47,7 +47,6 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from ...policy.taxonomy import Severity
 from ..model import FailureAnalysis
@@ -55,6 +54,7 @@ from ..store import Store, Tx
 from .notification import group_key as group_key_of
 from .plan import InhibitPlan
 from .routing import RouteMatch, inhibited
+from .text import dumps
 
 __all__ = [
     "AddResult",
@@ -118,7 +118,7 @@ def rfc3339(ts: float) -> str:
 
 def fingerprint(labels: Mapping[str, str]) -> str:
     """The alert's identity: a hash of its labels (Alertmanager's fingerprint)."""
-    canonical = json.dumps(sorted(labels.items()), separators=(",", ":"), ensure_ascii=False)
+    canonical = dumps(sorted(labels.items()))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
@@ -209,7 +209,7 @@ def add_alert(tx: Tx, alert: Alert, *, now: float) -> AddResult:
             "repeat_interval = excluded.repeat_interval, episode = excluded.episode, "
             "incident = excluded.incident, state = 'waiting', "
             "next_flush_at = excluded.next_flush_at, last_notified_at = NULL, sequence = 0",
-            (key, route.receiver, route.route_key, _dumps(alert.group_labels), *timers,
+            (key, route.receiver, route.route_key, dumps(alert.group_labels), *timers,
              episode, incident, flush_at),
         )  # fmt: skip
         tx.execute("DELETE FROM notify_alerts WHERE group_key = ?", (key,))
@@ -217,7 +217,7 @@ def add_alert(tx: Tx, alert: Alert, *, now: float) -> AddResult:
             "INSERT INTO notify_incidents (incident, group_key, receiver, group_labels, labels, "
             "state, severity, opened_at) VALUES (?, ?, ?, ?, ?, 'open', ?, ?) "
             "ON CONFLICT (incident) DO NOTHING",
-            (incident, key, route.receiver, _dumps(alert.group_labels), _dumps(alert.labels),
+            (incident, key, route.receiver, dumps(alert.group_labels), dumps(alert.labels),
              alert.analysis.severity.value, now),
         )  # fmt: skip
         _insert_alert(tx, key, incident, alert, now)
@@ -275,7 +275,7 @@ def _insert_alert(tx: Tx, key: str, incident: str, alert: Alert, now: float) -> 
         "INSERT INTO notify_alerts (group_key, fingerprint, incident, workflow, namespace, severity, "
         "labels, analysis, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (key, alert.fingerprint, incident, workflow.name, workflow.namespace,
-         alert.analysis.severity.value, _dumps(alert.labels), alert.analysis.to_json(), now, now),
+         alert.analysis.severity.value, dumps(alert.labels), alert.analysis.to_json(), now, now),
     )  # fmt: skip
 
 
@@ -287,19 +287,19 @@ def _narrow_common_labels(tx: Tx, incident: str, labels: Mapping[str, str]) -> N
     narrowed = {k: v for k, v in common.items() if labels.get(k) == v}
     if narrowed != common:
         tx.execute(
-            "UPDATE notify_incidents SET labels = ? WHERE incident = ?", (_dumps(narrowed), incident)
+            "UPDATE notify_incidents SET labels = ? WHERE incident = ?", (dumps(narrowed), incident)
         )
 
 
-def due_groups(store: Store, *, now: float, keys: frozenset[str] | None = None) -> list[str]:
-    """Keys of groups whose flush is due (of ``keys`` when given), oldest first."""
+def due_groups(store: Store, *, now: float) -> list[str]:
+    """Keys of groups whose flush is due, oldest first."""
     with store.transaction(write=False) as tx:
         rows = tx.execute(
             "SELECT group_key FROM notify_groups WHERE next_flush_at IS NOT NULL "
             "AND next_flush_at <= ? ORDER BY next_flush_at",
             (now,),
         ).fetchall()
-    return [r[0] for r in rows if keys is None or r[0] in keys]
+    return [r[0] for r in rows]
 
 
 def flush(
@@ -421,7 +421,3 @@ def firing_label_sets(store: Store, *, now: float) -> list[dict[str, str]]:
     """``active_label_sets`` in a transaction of its own."""
     with store.transaction(write=False) as tx:
         return active_label_sets(tx, now=now)
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)

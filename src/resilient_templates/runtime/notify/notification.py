@@ -16,6 +16,7 @@ from typing import Any
 
 from ...policy.taxonomy import Severity
 from ..model import FailureAnalysis
+from .text import dumps
 
 __all__ = [
     "KINDS",
@@ -38,9 +39,7 @@ def group_key(receiver: str, group_labels: Mapping[str, str], route_key: str = "
     ``route_key`` keeps two routes to the same receiver apart (empty when not needed). The
     key outlives incidents: every incident of the group (one per episode) shares it.
     """
-    canonical = json.dumps(
-        [route_key, receiver, sorted(group_labels.items())], separators=(",", ":"), ensure_ascii=False
-    )
+    canonical = dumps([route_key, receiver, sorted(group_labels.items())])
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
@@ -107,17 +106,14 @@ class OutboundMessage:
     meta: Mapping[str, Any] = field(default_factory=dict)  # kind, incident_key, … (for audit)
 
     def to_json(self) -> str:
-        return json.dumps(
+        return dumps(
             {
                 "channel": self.channel,
                 "channel_type": self.channel_type,
                 "idempotency_key": self.idempotency_key,
                 "body": self.body,
                 "meta": self.meta,
-            },
-            ensure_ascii=False,
-            separators=(",", ":"),
-            sort_keys=True,
+            }
         )
 
     @classmethod

@@ -59,6 +59,7 @@ from ...policy.taxonomy import Severity
 from ..model import FailureAnalysis
 from ..store import Store, Tx
 from .notification import Notification
+from .text import dumps, one_line
 
 __all__ = [
     "OutboxItem",
@@ -305,10 +306,9 @@ def redact_line(text: str, limit: int = 300) -> str:
     Channel errors are already redacted by the channel; this is a second, cheap net for the
     audit table (an exception text may quote a webhook URL whose path or ``sig=`` is a secret).
     """
-    text = " ".join(str(text).split())
-    text = re.sub(r"(https?://)[^/\s@]*@", r"\1***@", text)
+    text = re.sub(r"(https?://)[^/\s@]*@", r"\1***@", str(text))
     text = re.sub(r"(https?://[^/\s?#]+)[^\s]*", r"\1/***", text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return one_line(text, limit)
 
 
 def audit(
@@ -337,9 +337,6 @@ def audit(
     )  # fmt: skip
 
 
-def dumps(value: Any) -> str:
-    """Compact, deterministic JSON."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
 # --------------------------------------------------------------------------- notifications

@@ -128,19 +128,13 @@ class NotifyReport:
     delivery: DeliveryReport = field(default_factory=DeliveryReport)
 
     def to_dict(self) -> dict[str, Any]:
-        d = self.delivery
         return {
             "routed": self.routed,
             "suppressed": self.suppressed,
             "incidents": sorted(set(self.incidents)),
             "waiting": len(self.waiting),
             "enqueued": len(self.outbox_ids),
-            "sent": len(d.sent),
-            "retried": len(d.retried),
-            "failed": len(d.failed),
-            "fallbacks": len(d.fallbacks),
-            "undeliverable": len(d.undeliverable),
-            "pending": d.pending,
+            **self.delivery.to_dict(),
         }
 
 
@@ -153,18 +147,12 @@ class TickReport:
     delivery: DeliveryReport = field(default_factory=DeliveryReport)
 
     def to_dict(self) -> dict[str, Any]:
-        d = self.delivery
         return {
             "flushed": self.flushed,
             "escalated": self.escalated,
             "enqueued": self.enqueued,
             "pruned": self.pruned,
-            "sent": len(d.sent),
-            "retried": len(d.retried),
-            "failed": len(d.failed),
-            "fallbacks": len(d.fallbacks),
-            "undeliverable": len(d.undeliverable),
-            "pending": d.pending,
+            **self.delivery.to_dict(),
         }
 
 

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .notification import Notification
+from .text import clip, clip_tail
 
 __all__ = [
     "FORMATS",
@@ -68,11 +69,6 @@ def _first_line(text: Any) -> str:
         if line.strip():
             return line.strip()
     return ""
-
-
-def _clip(text: Any, limit: int) -> str:
-    text = str(text or "")
-    return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
 
 
 def safe_url(value: Any) -> str:
@@ -137,7 +133,7 @@ def _environment(templates_dir: str | None, fmt: str) -> Any:
     )
     env.filters.update(
         first_line=_first_line,
-        clip=_clip,
+        clip=lambda text, limit: clip(str(text or ""), limit),
         percent=_percent,
         seconds=_seconds,
         safe_url=safe_url,
@@ -242,8 +238,6 @@ MAX_EVIDENCE_CHARS = 2_000
 
 def analysis_context(analysis: Any) -> dict[str, Any]:
     """One analysis as template data: its dict with unbounded texts cut, plus derived keys."""
-    from .channels.base import clip, clip_tail
-
     data = analysis.to_dict()
     error, rc = data["error"], data["root_cause"]
     error["log_tail"] = clip_tail(error.get("log_tail") or "", MAX_LOG_CHARS)

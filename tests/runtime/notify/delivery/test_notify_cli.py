@@ -154,6 +154,24 @@ def test_resolve_by_incident(plan_path, store_url, tmp_path, slack_server, capsy
     assert len(slack_server.wait_for(2)) == 2
 
 
+DELIVERY_KEYS = {"sent", "retried", "failed", "fallbacks", "undeliverable", "pending"}
+
+
+def test_every_command_that_delivers_reports_the_same_delivery_counts(
+    plan_path, store_url, tmp_path, capsys
+):
+    """notify, resolve and tick summaries all carry the same delivery counts (one
+    DeliveryReport.to_dict), so a failed resolve message is as visible as a failed alert."""
+    run(["notify", "--config", str(plan_path), "--store", store_url, "--analysis", str(_analysis_file(tmp_path))])
+    notify = _summary(capsys)
+    run(["resolve", "--workflow", "release-7f3k2", "--config", str(plan_path), "--store", store_url])
+    resolve = _summary(capsys)
+    run(["tick", "--config", str(plan_path), "--store", store_url])
+    tick = _summary(capsys)
+    assert all(DELIVERY_KEYS <= set(summary) for summary in (notify, resolve, tick))
+    assert (notify["sent"], resolve["sent"], resolve["undeliverable"]) == (1, 1, 0)
+
+
 def test_tick_sends_what_notify_left_behind(plan_path, store_url, tmp_path, slack_server, capsys):
     """A message notify could not send (503, no time left) is sent by a later `tick`."""
     # Retry-After makes the retry due exactly 1 s later: with only the plan's 10 ms backoff it

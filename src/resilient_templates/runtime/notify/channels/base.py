@@ -30,6 +30,7 @@ from ...redact import redact
 from ...redact import redact_obj as _redact_obj
 from ..notification import Notification, OutboundMessage, SendResult
 from ..plan import ChannelPlan
+from ..text import clip, clip_tail, dumps, one_line
 
 __all__ = [
     "Channel",
@@ -38,10 +39,13 @@ __all__ = [
     "USER_AGENT",
     "classify_http",
     "clip",
+    "clip_tail",
+    "encode_json",
     "json_size",
     "network_failure",
     "parse_retry_after",
     "post",
+    "post_json",
     "redact_obj",
     "redact_text",
     "resolve",
@@ -177,6 +181,26 @@ def post(
         return HttpResponse(error.code, dict(error.headers.items()) if error.headers else {}, payload)
 
 
+def post_json(
+    url: str,
+    body: Mapping[str, Any] | bytes,
+    *,
+    message: OutboundMessage,
+    timeout: float,
+    headers: Mapping[str, str] | None = None,
+    secrets: tuple[str, ...] = (),
+) -> HttpResponse | SendResult:
+    """POST ``body`` (a JSON document, or its bytes when they must be exactly these, e.g.
+    signed) with the message's ``X-RT-Idempotency-Key``. A network failure comes back as its
+    redacted ``SendResult`` (``url`` and ``secrets`` masked) instead of raising."""
+    data = body if isinstance(body, bytes) else encode_json(body)
+    sent_headers = {"X-RT-Idempotency-Key": message.idempotency_key, **(headers or {})}
+    try:
+        return post(url, data, headers=sent_headers, timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 - send() reports, never raises
+        return network_failure(exc, secrets=(url, *secrets))
+
+
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
     """Seconds to wait from a ``Retry-After`` header: delay-seconds or an HTTP-date."""
     if value is None:
@@ -199,11 +223,6 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, seconds)
 
 
-def _one_line(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def classify_http(
     response: HttpResponse,
     *,
@@ -218,7 +237,7 @@ def classify_http(
     retryable = status in (408, 425, 429) or status >= 500
     retry_after = parse_retry_after(response.headers.get("Retry-After") or _header(response, "retry-after"))
     reason = detail if detail is not None else response.text
-    error = f"HTTP {status}" + (f": {_one_line(reason)}" if reason.strip() else "")
+    error = f"HTTP {status}" + (f": {one_line(reason)}" if reason.strip() else "")
     return SendResult(
         ok=False,
         status=status,
@@ -251,7 +270,7 @@ def network_failure(exc: BaseException, *, secrets: tuple[str, ...] = ()) -> Sen
     for secret in secrets:
         if secret:
             text = text.replace(secret, "<secret>")
-    return SendResult(ok=False, retryable=retryable, error=redact_text(_one_line(text)))
+    return SendResult(ok=False, retryable=retryable, error=redact_text(one_line(text)))
 
 
 def secret_failure(channel: str, exc: SecretError) -> SendResult:
@@ -261,31 +280,14 @@ def secret_failure(channel: str, exc: SecretError) -> SendResult:
 # --------------------------------------------------------------------------- limits
 
 
-def clip(text: str, limit: int, *, marker: str = "…") -> str:
-    """``text`` cut to at most ``limit`` characters, ending with ``marker`` when cut."""
-    if len(text) <= limit:
-        return text
-    return text[: max(0, limit - len(marker))] + marker
-
-
-def clip_tail(text: str, limit: int, *, marker: str = "…") -> str:
-    """The last ``limit`` characters of ``text`` (a log's end matters most), whole lines."""
-    if len(text) <= limit:
-        return text
-    tail = text[-(limit - len(marker) - 1):]
-    newline = tail.find("\n")
-    if 0 <= newline < len(tail) // 2:
-        tail = tail[newline + 1:]
-    return marker + "\n" + tail
+def encode_json(obj: Any) -> bytes:
+    """``obj`` as compact UTF-8 JSON, keys in their order: what goes on the wire."""
+    return dumps(obj, sort_keys=False).encode("utf-8")
 
 
 def json_size(obj: Any) -> int:
-    """Bytes of ``obj`` as compact UTF-8 JSON (what goes on the wire)."""
-    return len(json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
-
-
-def encode_json(obj: Any) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """Bytes of ``obj`` on the wire."""
+    return len(encode_json(obj))
 
 
 def base_meta(notification: Notification) -> dict[str, Any]:
@@ -321,6 +323,21 @@ class ChannelBase:
     @property
     def settings(self) -> Mapping[str, Any]:
         return self.plan.settings
+
+    def resolved(self, *required: str, **defaults: str) -> dict[str, str] | SendResult:
+        """Settings resolved now (``${ENV}``, ``*_file``): every key of ``required`` must have
+        a value, the keys of ``defaults`` fall back to theirs. A ``SendResult`` (final) when a
+        secret cannot be resolved or a required setting is empty."""
+        values: dict[str, str] = {}
+        try:
+            for key in (*required, *defaults):
+                values[key] = resolve_setting(self.settings, key) or defaults.get(key, "")
+        except SecretError as exc:
+            return secret_failure(self.name, exc)
+        missing = [key for key in required if not values[key]]
+        if missing:
+            return SendResult(ok=False, error=f"channel {self.name}: no {' or '.join(missing)} configured")
+        return values
 
     def message(
         self, notification: Notification, body: Mapping[str, Any], templates: Any = None

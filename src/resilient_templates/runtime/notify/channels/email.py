@@ -27,7 +27,7 @@ import socket
 import ssl
 import time
 from email.message import EmailMessage
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import format_datetime
 from datetime import datetime
 from typing import Any
 

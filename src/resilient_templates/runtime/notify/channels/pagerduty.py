@@ -20,17 +20,12 @@ from ..notification import Notification, OutboundMessage, SendResult
 from ..templates import Templates, notification_context, safe_url
 from .base import (
     ChannelBase,
-    SecretError,
     classify_http,
     clip,
     clip_tail,
-    encode_json,
     json_size,
-    network_failure,
-    post,
+    post_json,
     redact_obj,
-    resolve_setting,
-    secret_failure,
 )
 
 __all__ = ["DEFAULT_URL", "MAX_EVENT_BYTES", "MAX_SUMMARY", "PagerDutyChannel", "dedup_key"]
@@ -162,23 +157,14 @@ class PagerDutyChannel(ChannelBase):
         }
 
     def send(self, message: OutboundMessage, *, timeout: float) -> SendResult:
-        try:
-            key = resolve_setting(self.settings, "integration_key")
-            url = resolve_setting(self.settings, "url") or DEFAULT_URL
-        except SecretError as exc:
-            return secret_failure(self.name, exc)
-        if not key:
-            return SendResult(ok=False, error=f"channel {self.name}: no integration_key configured")
+        settings = self.resolved("integration_key", url=DEFAULT_URL)
+        if isinstance(settings, SendResult):
+            return settings
+        key = settings["integration_key"]
         body = {"routing_key": key, **message.body}
-        try:
-            response = post(
-                url,
-                encode_json(body),
-                headers={"X-RT-Idempotency-Key": message.idempotency_key},
-                timeout=timeout,
-            )
-        except Exception as exc:  # noqa: BLE001 - send() reports, never raises
-            return network_failure(exc, secrets=(key,))
+        response = post_json(settings["url"], body, message=message, timeout=timeout, secrets=(key,))
+        if isinstance(response, SendResult):
+            return response
         data = response.json()
         detail = None
         ref = message.body.get("dedup_key")

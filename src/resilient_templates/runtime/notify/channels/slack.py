@@ -19,16 +19,11 @@ from ..notification import Notification, OutboundMessage, SendResult
 from ..templates import Templates, escape_mrkdwn, notification_context, split_detailed
 from .base import (
     ChannelBase,
-    SecretError,
     classify_http,
     clip,
     clip_tail,
-    encode_json,
-    network_failure,
-    post,
+    post_json,
     redact_obj,
-    resolve_setting,
-    secret_failure,
 )
 
 __all__ = ["MAX_BLOCKS", "MAX_HEADER", "MAX_SECTION", "SlackChannel"]
@@ -140,19 +135,10 @@ class SlackChannel(ChannelBase):
             count = max(0, count - max(1, (len(text) - MAX_SECTION) // 60 + 1))
 
     def send(self, message: OutboundMessage, *, timeout: float) -> SendResult:
-        try:
-            url = resolve_setting(self.settings, "webhook_url")
-        except SecretError as exc:
-            return secret_failure(self.name, exc)
-        if not url:
-            return SendResult(ok=False, error=f"channel {self.name}: no webhook_url configured")
-        try:
-            response = post(
-                url,
-                encode_json(message.body),
-                headers={"X-RT-Idempotency-Key": message.idempotency_key},
-                timeout=timeout,
-            )
-        except Exception as exc:  # noqa: BLE001 - send() reports, never raises
-            return network_failure(exc, secrets=(url,))
+        settings = self.resolved("webhook_url")
+        if isinstance(settings, SendResult):
+            return settings
+        response = post_json(settings["webhook_url"], message.body, message=message, timeout=timeout)
+        if isinstance(response, SendResult):
+            return response
         return classify_http(response, ok_statuses=(200,))

@@ -24,17 +24,12 @@ from ..notification import Notification, OutboundMessage, SendResult
 from ..templates import Templates, escape_teams, notification_context, safe_url, split_detailed
 from .base import (
     ChannelBase,
-    SecretError,
     classify_http,
     clip,
     clip_tail,
-    encode_json,
     json_size,
-    network_failure,
-    post,
+    post_json,
     redact_obj,
-    resolve_setting,
-    secret_failure,
 )
 
 __all__ = ["CARD_VERSION", "MAX_BYTES", "TeamsChannel", "is_retired_connector_url"]
@@ -176,23 +171,15 @@ class TeamsChannel(ChannelBase):
         }
 
     def send(self, message: OutboundMessage, *, timeout: float) -> SendResult:
-        try:
-            url = resolve_setting(self.settings, "webhook_url")
-        except SecretError as exc:
-            return secret_failure(self.name, exc)
-        if not url:
-            return SendResult(ok=False, error=f"channel {self.name}: no webhook_url configured")
+        settings = self.resolved("webhook_url")
+        if isinstance(settings, SendResult):
+            return settings
+        url = settings["webhook_url"]
         if is_retired_connector_url(url):
             return SendResult(ok=False, error=f"channel {self.name}: {RETIRED}")
-        try:
-            response = post(
-                url,
-                encode_json(message.body),
-                headers={"X-RT-Idempotency-Key": message.idempotency_key},
-                timeout=timeout,
-            )
-        except Exception as exc:  # noqa: BLE001 - send() reports, never raises
-            return network_failure(exc, secrets=(url,))
+        response = post_json(url, message.body, message=message, timeout=timeout)
+        if isinstance(response, SendResult):
+            return response
         data = response.json()
         detail = None
         if isinstance(data, dict) and isinstance(data.get("error"), dict):

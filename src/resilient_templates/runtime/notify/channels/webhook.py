@@ -27,17 +27,13 @@ from ..notification import Notification, OutboundMessage, SendResult
 from ..templates import Templates, notification_context
 from .base import (
     ChannelBase,
-    SecretError,
     classify_http,
     clip,
     clip_tail,
     encode_json,
     json_size,
-    network_failure,
-    post,
+    post_json,
     redact_obj,
-    resolve_setting,
-    secret_failure,
 )
 
 __all__ = ["MAX_BODY_BYTES", "WebhookChannel", "sign", "verify_signature"]
@@ -184,22 +180,14 @@ class WebhookChannel(ChannelBase):
         }
 
     def send(self, message: OutboundMessage, *, timeout: float) -> SendResult:
-        try:
-            url = resolve_setting(self.settings, "url")
-            secret = resolve_setting(self.settings, "secret")
-        except SecretError as exc:
-            return secret_failure(self.name, exc)
-        if not url or not secret:
-            return SendResult(ok=False, error=f"channel {self.name}: url and secret are required")
+        settings = self.resolved("url", "secret")
+        if isinstance(settings, SendResult):
+            return settings
+        url, secret = settings["url"], settings["secret"]
         body = encode_json({**message.body, "idempotencyKey": message.idempotency_key})  # signed
         timestamp = int(time.time())
-        headers = {
-            "X-RT-Timestamp": str(timestamp),
-            "X-RT-Signature": sign(secret, timestamp, body),
-            "X-RT-Idempotency-Key": message.idempotency_key,
-        }
-        try:
-            response = post(url, body, headers=headers, timeout=timeout)
-        except Exception as exc:  # noqa: BLE001 - send() reports, never raises
-            return network_failure(exc, secrets=(url, secret))
+        headers = {"X-RT-Timestamp": str(timestamp), "X-RT-Signature": sign(secret, timestamp, body)}
+        response = post_json(url, body, message=message, timeout=timeout, headers=headers, secrets=(secret,))
+        if isinstance(response, SendResult):
+            return response
         return classify_http(response)
