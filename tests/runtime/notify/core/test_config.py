@@ -424,6 +424,15 @@ def test_escalating_to_another_channel_is_not_a_warning(tmp_path: Path, caplog) 
     assert caplog.records == []
 
 
+def test_the_shipped_config_does_not_escalate_into_a_merged_page(caplog) -> None:
+    """stages/notify.yaml compiles without warnings: its escalations reach people PagerDuty
+    would not page again."""
+    shipped = Path(__file__).resolve().parents[4] / "stages" / "notify.yaml"
+    with caplog.at_level("WARNING", logger="resilient_templates.runtime.notify"):
+        compile_plan(shipped, environ={})
+    assert [r.getMessage() for r in caplog.records] == []
+
+
 def test_retention_is_a_positive_duration(tmp_path: Path) -> None:
     """`retention` (how long tick keeps finished messages, audit rows and resolved incidents)
     defaults to 30 days; zero is refused."""
