@@ -102,6 +102,7 @@ _DDL = [
     " acked_at DOUBLE PRECISION, acked_by TEXT,"
     " resolved_at DOUBLE PRECISION, resolved_by TEXT)",
     "CREATE INDEX IF NOT EXISTS notify_incidents_resolved ON notify_incidents (state, resolved_at)",
+    "CREATE INDEX IF NOT EXISTS notify_alerts_incident ON notify_alerts (incident)",
 ]
 
 

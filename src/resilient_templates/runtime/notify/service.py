@@ -46,6 +46,9 @@ __all__ = [
 
 log = logging.getLogger("resilient_templates.runtime.notify")
 
+#: ``tick`` prunes at most this often per process (a ``tick --loop`` pod prunes once).
+PRUNE_EVERY = 3600.0
+
 
 class Suppressed(Exception):
     """A step decided this alert is not notified now; ``reason`` says why (always logged)."""
@@ -179,6 +182,7 @@ class NotifyService:
         if migrate_store:
             migrate(store)
         self.deliverer = Deliverer(store, plan, channels=channels, clock=clock, sleep=sleep, rng=rng)
+        self._pruned_at: float | None = None  # this service's last prune (see ``tick``)
 
     # ------------------------------------------------------------------ notify
 
@@ -306,13 +310,14 @@ class NotifyService:
 
     # ------------------------------------------------------------------ tick
 
-    def tick(self, *, deliver_for: float = 0.0, prune: bool = True) -> TickReport:
-        """Prune what is older than the retention, flush due groups, fire due escalations,
-        deliver every due outbox row."""
+    def tick(self, *, deliver_for: float = 0.0) -> TickReport:
+        """Prune what is older than the retention (at most every ``PRUNE_EVERY``), flush due
+        groups, fire due escalations, deliver every due outbox row."""
         report = TickReport()
         now = self.clock()
-        if prune:
+        if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY:
             report.pruned = self.prune(now=now)
+            self._pruned_at = now
         for key in grouping.due_groups(self.store, now=now):
             ids = self.flush_group(key, now=now)
             report.flushed += 1 if ids else 0
@@ -344,7 +349,7 @@ class NotifyService:
         end = self.clock() + duration
         while True:
             remaining = end - self.clock()
-            one = self.tick(deliver_for=max(0.0, min(poll, remaining)), prune=not total.pruned)
+            one = self.tick(deliver_for=max(0.0, min(poll, remaining)))
             total.pruned += one.pruned
             total.flushed += one.flushed
             total.escalated += one.escalated

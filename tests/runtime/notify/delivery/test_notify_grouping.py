@@ -280,7 +280,7 @@ def test_tick_prunes_what_is_older_than_the_retention(store, clock, slack_server
     clock.advance(29 * 86400)
     (recent,) = service.notify([analysis("recent-run")]).incidents
     clock.advance(86400)  # T0 is exactly 30 days ago: kept
-    assert service.tick().pruned == 0
+    assert service.prune(now=clock()) == 0
     clock.advance(1)
     report = service.tick()
     assert report.pruned > 0
