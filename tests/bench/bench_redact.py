@@ -212,6 +212,7 @@ def main() -> None:
         ("'-----BEGIN PRIVATE KEY-----' repeated", "-----BEGIN PRIVATE KEY-----"),
         ("'sig=' after logic.azure.com", "logic.azure.com?" + "a" * 20),
         ("'curl -u a:b ' repeated", "curl -u a:b "),
+        ("'curl ' repeated (no flag within reach)", "curl "),
         ("'mysql -pX ' repeated", "mysql -pX "),
         ("'docker login -p X ' repeated", "docker login -p X "),
         ("' -p' repeated", " -p"),

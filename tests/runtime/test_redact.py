@@ -514,6 +514,11 @@ TRUE_POSITIVES: list[tuple[str, str, str]] = [
     ),
     (
         "cli-password-flag",
+        "kubectl exec mysql-0 -- mysql -uroot -p123456 -e 'show databases'",
+        f"kubectl exec mysql-0 -- mysql -uroot -p{R('cli-password-flag')} -e 'show databases'",
+    ),
+    (
+        "cli-password-flag",
         'mariadb -u app -p"pa55 word" -e "select 1"',
         f'mariadb -u app -p"{R("cli-password-flag")}" -e "select 1"',
     ),
@@ -711,6 +716,7 @@ FALSE_POSITIVES: list[tuple[str, str]] = [
     ("cli-user-password", 'curl --user-agent "probe:1.0" https://x'),
     ("cli-user-password", "curl -fsSL https://get.example.com | sh -s -- -u 1000:1000"),
     ("cli-user-password", "curl --negotiate -u : https://intranet"),
+    ("cli-user-password", "sudo -u deploy:staff curl https://x"),
     # -p that is no password
     ("cli-password-flag", "docker run -p 8080:80 nginx"),
     ("cli-password-flag", "docker run -p3306:3306 mysql:8"),
@@ -719,6 +725,7 @@ FALSE_POSITIVES: list[tuple[str, str]] = [
     ("cli-password-flag", "mysql -h db -P3306 -uroot app"),
     ("cli-password-flag", 'mysql -uroot -p"$MYSQL_ROOT_PASSWORD" app'),
     ("cli-password-flag", "mysql -uroot app; mkdir -p/tmp/x"),
+    ("cli-password-flag", "docker run --name mysql -p33060:33060 -p 127.0.0.1:3306:3306 mysql:8"),
     # registry logins without a password on the command line
     ("registry-password-flag", "echo $PW | docker login --password-stdin -u bob ghcr.io"),
     ("registry-password-flag", "docker login ghcr.io && docker run -p 8080:80 app"),

@@ -22,8 +22,9 @@ How it works (the gitleaks recipe, in pure ``re``):
   else the whole match. An optional ``check`` rejects placeholders (``${X}``, ``{{ … }}``,
   ``***``), stopwords, paths and code (``token = next(it)``, as tracebacks quote it), so
   ``token: {{ secrets.X }}`` stays readable. Command-line flags mean a password only for
-  some commands (``-p`` is mysql's password and docker run's port): their checks look for
-  the command earlier in the same shell command (after the last ``|``, ``;`` or ``&``).
+  some commands (``-p`` is mysql's password and docker run's port), so those rules start
+  at the command word (rare in logs, cheap to prefilter) and reach its flag within the same
+  shell command (no ``|``, ``;`` or ``&`` between, at most 512 characters on).
 * Overlapping findings merge into one redaction, named after the earliest, longest one
   (ties go to the rule listed first: vendor formats before generic assignments).
 * ``redact`` is idempotent: findings overlapping an existing ``[REDACTED:…]`` marker are
@@ -224,37 +225,37 @@ def _check_teams_url(match: re.Match[str], secret: str) -> bool:
 
 
 _SHELL_SEPARATORS = "|;&"
-#: How far back (characters, same line) a flag rule looks for its command.
-_COMMAND_LOOKBACK = 512
-_CURL = r"(?<![\w.-])curl(?:\.exe)?(?![\w.-])"
-_MYSQL = (
-    r"(?<![\w.-])(?:mysql(?:dump|admin|import|show|check|pump|slap|sh)?"
-    r"|mariadb(?:-dump|-admin|-import|-show|-check|-slap)?)(?![\w.-])"
+#: How far (characters) a command-anchored rule looks ahead for its flag and back for its tool.
+#: Bounded: a line of nothing but command words costs O(length x reach), ~2 s per MB.
+_COMMAND_REACH = 512
+_WITHIN_COMMAND = rf"[^\n{_SHELL_SEPARATORS}]{{0,{_COMMAND_REACH}}}?" + r"""(?<![^\s"'])"""
+_QUOTED_OR_BARE = (
+    r"""(?:"(?P<secret>[^"\r\n]+)"|'(?P<secret2>[^'\r\n]+)'|(?P<secret3>[^\s"'-][^\s"']*))"""
 )
-_REGISTRY_LOGIN = (
+_REGISTRY_TOOL = (
     r"(?<![\w.-])(?:docker|podman|nerdctl|buildah|skopeo|helm|oras|crane|regctl)(?![\w.-])"
-    r".*(?<![\w.-])login(?![\w.-])"
 )
+_PORT_MAPPING = r"(?:[0-9.]+:)?[0-9]+(?:-[0-9]+)?:[0-9]+(?:-[0-9]+)?(?:/[a-z]+)?"
 
 
 def _command_before(match: re.Match[str]) -> str:
-    """The shell command the match sits in, up to the match (same line, after ``|``/``;``/``&``)."""
+    """The shell command before the match on its line (after the last ``|``, ``;`` or ``&``)."""
     text, pos = match.string, match.start()
-    low = max(0, pos - _COMMAND_LOOKBACK)
+    low = max(0, pos - _COMMAND_REACH)
     start = max(text.rfind(c, low, pos) for c in "\n" + _SHELL_SEPARATORS) + 1
     return text[max(start, low) : pos]
 
 
-def _flag_check(command: str) -> Check:
-    """A check for a command-line flag's value: a real value, and ``command`` runs it."""
+def _check_mysql_password(match: re.Match[str], secret: str) -> bool:
+    """A real value, not a port mapping (``docker run --name mysql -p3306:3306``)."""
+    return not _is_placeholder(secret) and _re(_PORT_MAPPING).fullmatch(secret) is None
 
-    def check(match: re.Match[str], secret: str) -> bool:
-        if _is_placeholder(secret):
-            return False
-        return _re(command).search(_command_before(match)) is not None
 
-    check.__doc__ = f"Not a placeholder, and the command before the flag matches {command!r}."
-    return check
+def _check_registry_login(match: re.Match[str], secret: str) -> bool:
+    """A real value, and the ``login`` belongs to a registry client (docker, podman, helm …)."""
+    if _is_placeholder(secret):
+        return False
+    return _re(_REGISTRY_TOOL).search(_command_before(match)) is not None
 
 
 def _check_vault_token(match: re.Match[str], secret: str) -> bool:
@@ -345,7 +346,7 @@ RULES: tuple[Rule, ...] = (
         "GitHub classic (ghp_ PAT, gho_ OAuth, ghu_ user-to-server, ghs_ server-to-server / "
         "Actions, ghr_ refresh) + 36, fine-grained github_pat_ + 82. Pre-2021 40-hex tokens "
         "are indistinguishable from git SHAs and are not matched.",
-        ("gh[pousr]_", "github_pat_"),
+        ("g(?:h[pousr]_|ithub_pat_)",),
     ),
     Rule(
         "vault-token",
@@ -364,7 +365,7 @@ RULES: tuple[Rule, ...] = (
         r"|GR1348941[A-Za-z0-9_-]{20,255}",
         "GitLab personal/deploy/feed/trigger/runner/CI-job/OAuth/agent tokens (glpat- …) and "
         "runner registration tokens (GR1348941…).",
-        ("gl(?:pat|dt|ft|imt|ptt|rt|cbt|soat|oas|agent|ffct|wt)-", "gr1348941"),
+        ("g(?:l(?:pat|dt|ft|imt|ptt|rt|cbt|soat|oas|agent|ffct|wt)-|r1348941)",),
     ),
     Rule(
         "slack-webhook",
@@ -534,24 +535,27 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "cli-user-password",
-        r"(?<![^\s\"'])(?:-[A-Za-z]{0,8}[uU]|--(?:proxy-)?user)(?:[ \t]+|=)"
-        r"(?:\"[^\"\r\n:]*:(?P<secret>[^\"\r\n]+)\"|'[^'\r\n:]*:(?P<secret2>[^'\r\n]+)'"
-        r"|[^\s\"':]*:(?P<secret3>[^\s\"']+))",
+        r"(?<![\w.-])curl(?:\.exe)?(?![\w.-])" + _WITHIN_COMMAND
+        + r"(?:-[A-Za-z]{0,8}[uU]|--(?:proxy-)?user)(?:[ \t]+|=)"
+        r"""(?:"[^"\r\n:]*:(?P<secret>[^"\r\n]+)"|'[^'\r\n:]*:(?P<secret2>[^'\r\n]+)'"""
+        r"""|[^\s"':]*:(?P<secret3>[^\s"']+))""",
         "curl -u / --user / -U / --proxy-user user:password (also inside combined short "
         "flags, -sSfu): the password goes. Only in a curl command, so docker run -u 1000:1000 "
         "and sudo -u root stay.",
-        (r"-(?:[a-z]{0,8}u|-(?:proxy-)?user)[ \t=]",),
-        check=_flag_check(_CURL),
+        ("curl",),
+        check=_check_context_value,
     ),
     Rule(
         "cli-password-flag",
-        r"(?<![^\s\"'])-p(?:\"(?P<secret>[^\"\r\n]+)\"|'(?P<secret2>[^'\r\n]+)'"
-        r"|(?P<secret3>[^\s\"']+))",
+        r"(?<![\w.-])(?:mysql(?:dump|admin|import|show|check|pump|slap|sh)?"
+        r"|mariadb(?:-dump|-admin|-import|-show|-check|-slap)?)(?![\w.-])"
+        + _WITHIN_COMMAND + r"-p" + _QUOTED_OR_BARE,
         "mysql / mysqldump / mysqladmin / mariadb -pPASSWORD (attached: '-p word' makes them "
-        "ask, and word is the database). Only in those commands, so -p8080:80 and ls -p stay; "
-        "--password=… is password-assignment's.",
-        ("-p",),
-        check=_flag_check(_MYSQL),
+        "ask, and word is the database). Only in those commands, so -p 8080:80 and ls -p "
+        "stay, and a port mapping after a container named mysql too; --password=… is "
+        "password-assignment's.",
+        ("m(?:ysql|ariadb)",),
+        check=_check_mysql_password,
     ),
     Rule(
         "url-password",
@@ -573,13 +577,13 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "registry-password-flag",
-        r"(?:(?<![^\s\"'])-p|(?<=(?<![^\s\"'])--)password)(?:[ \t]+|=)(?:\"(?P<secret>[^\"\r\n]+)\""
-        r"|'(?P<secret2>[^'\r\n]+)'|(?P<secret3>[^\s\"'-][^\s\"']*))",
+        r"(?<![\w.-])login(?![\w.-])" + _WITHIN_COMMAND
+        + r"(?:-p|--password)(?:[ \t]+|=)" + _QUOTED_OR_BARE,
         "docker / podman / nerdctl / buildah / skopeo / helm registry / oras / crane login "
         "-p PASSWORD or --password PASSWORD, whatever the value looks like "
         "(--password-stdin is not a password; -p 8080:80 outside a login is a port).",
-        ("-p", _PASSWORD_KEYWORD),
-        check=_flag_check(_REGISTRY_LOGIN),
+        ("login",),
+        check=_check_registry_login,
     ),
     Rule(
         "secret-assignment",
