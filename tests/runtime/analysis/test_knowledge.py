@@ -180,3 +180,80 @@ def test_hint_eres_stay_quiet_on_ordinary_log_lines():
     for name, _c, _t, ere in wrapper_hints():
         proc = subprocess.run(["grep", "-Eq", "--", ere], input=noise.encode(), check=False)
         assert proc.returncode == 1, f"{name}: {ere!r} matches routine output"
+
+
+# ------------------------------------------------------------------ pattern cost
+
+_NL = ord("\n")
+
+
+def _crosses_lines(item: tuple) -> bool:
+    """A one-character item that also matches a newline ([^x] does in RE2 unless \\n is listed)."""
+    import re._constants as sc
+
+    op, av = item
+    if op == sc.NOT_LITERAL:
+        return av != _NL
+    if op == sc.IN:
+        negated = any(o == sc.NEGATE for o, _ in av)
+        has_nl = any((o == sc.LITERAL and a == _NL) or (o == sc.RANGE and a[0] <= _NL <= a[1])
+                     or (o == sc.CATEGORY and a == sc.CATEGORY_SPACE) for o, a in av)  # fmt: skip
+        return negated and not has_nl
+    return False
+
+
+def _opens_unbounded(seq: list, literals: int) -> tuple[bool, int, bool]:
+    """(risky, literals seen, stop): an unbounded line-crossing class before 3 literal characters."""
+    import re._constants as sc
+
+    for op, av in seq:
+        if literals >= 3:
+            return False, literals, True
+        if op == sc.LITERAL:
+            literals += 1
+        elif op in (sc.AT, sc.IN):
+            continue
+        elif op in (sc.MAX_REPEAT, sc.MIN_REPEAT):
+            low, high, sub = av
+            if high == sc.MAXREPEAT and len(sub) == 1 and _crosses_lines(sub[0]):
+                return True, literals, True
+            if low == 0:
+                return False, literals, True
+            risky, after, _stop = _opens_unbounded(list(sub), literals)
+            return risky, after, True
+        elif op == sc.SUBPATTERN:
+            risky, literals, stop = _opens_unbounded(list(av[-1]), literals)
+            if risky or stop:
+                return risky, literals, True
+        elif op == sc.BRANCH:
+            outcomes = [_opens_unbounded(list(alt), literals) for alt in av[1]]
+            if any(risky for risky, _, _ in outcomes):
+                return True, literals, True
+            literals = min(after for _, after, _ in outcomes)
+            if any(stop for _, _, stop in outcomes):
+                return False, literals, True
+        else:
+            return False, literals, True
+    return False, literals, False
+
+
+def test_no_pattern_opens_with_an_unbounded_class_that_crosses_lines():
+    """Every pattern reaches 3 literal characters before an unbounded [^...]+ that matches newlines.
+
+    In the one re2 Set such a pattern keeps a partial match alive from a frequent character (a
+    quote) across lines; the DFA's states multiply until its cache thrashes. One pattern of this
+    shape ((?:‘|')(?:Jenkins|[^‘’']+)...) took the engine from ~180 to ~16 MB/s on the bench log.
+    """
+    import re._parser as sre_parser
+
+    offenders = []
+    for sig in builtin():
+        for pattern in sig.patterns:
+            try:
+                tree = sre_parser.parse(pattern)
+            except Exception:  # RE2-only syntax: not checked here
+                continue
+            if _opens_unbounded(list(tree), 0)[0]:
+                offenders.append((sig.name, pattern))
+    assert not offenders
+    assert _opens_unbounded(list(sre_parser.parse("(?:‘|')(?:Jenkins|[^‘’']+)(?:’|') doesn")), 0)[0]

@@ -16,7 +16,7 @@ stay within a line, as Jenkins BFA and the PyTorch log classifier match log line
 Measured here (2 cores, Python 3.11; ``tests/bench/bench_analysis.py``: a generated 10 MB CI
 log with ~3 % failure lines from the sample table, the built-in signatures (~300 patterns at
 the time; ~500 patterns later measured 190-210 MB/s, ~730x naive; ~640 patterns 105-185 MB/s,
-~490-790x naive, on a heavily loaded machine), all
+~490-790x naive, on a heavily loaded machine; ~800 patterns 180-185 MB/s on the Set pass), all
 engines in one run; the two slow baselines on its first 2 MB):
 
 ==================================================  ============  ==============
@@ -33,6 +33,12 @@ The first version ran each matched pattern over the whole text in the second pas
 
 re2 is chosen: fast, with captures (hyperscan has none), already a runtime dependency, and it
 imports in ~7 ms. Without re2 the engine falls back to Python ``re`` (same results, slower).
+
+Pattern cost: the Set is one DFA, so a pattern that can start a partial match on a frequent
+character and carry it across lines (an unbounded ``[^'...]+`` right after a quote: RE2's
+negated classes match newlines unless ``\n`` is listed) multiplies its states until the DFA
+cache thrashes. One such pattern took the Set from ~180 to ~16 MB/s on the bench log;
+``test_knowledge`` rejects the shape (3 literal characters must come first).
 """
 
 from __future__ import annotations
