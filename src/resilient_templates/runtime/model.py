@@ -20,6 +20,7 @@ from ..policy.taxonomy import Category, Severity
 
 __all__ = [
     "SCHEMA_VERSION",
+    "argo_safe",
     "ErrorDetails",
     "FailureAnalysis",
     "History",
@@ -143,7 +144,10 @@ class FailureAnalysis:
         return _encode(self)
 
     def to_json(self, **kwargs: Any) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, **kwargs)
+        """JSON safe to pass through Argo parameters: a ``{{`` in failure text (a log line can
+        contain ``{{=expr}}``) is written as ``{\\u007b``, which Argo's templating does not see
+        and every JSON reader decodes back to ``{{``."""
+        return argo_safe(json.dumps(self.to_dict(), ensure_ascii=False, **kwargs))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FailureAnalysis:
@@ -176,6 +180,15 @@ class FailureAnalysis:
     @classmethod
     def from_json(cls, text: str) -> FailureAnalysis:
         return cls.from_dict(json.loads(text))
+
+
+def argo_safe(json_text: str) -> str:
+    """Escape ``{{`` in JSON text so Argo never evaluates failure text as a template tag.
+
+    ``{{`` can only occur inside JSON strings (structural braces are followed by ``"`` or
+    ``}``), where ``\\u007b`` is an equivalent escape.
+    """
+    return json_text.replace("{{", "{\\u007b")
 
 
 def _build(kind: type, data: dict[str, Any]) -> Any:
