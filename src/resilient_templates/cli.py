@@ -6,9 +6,9 @@ subcommand name). User mistakes print one line (``error: …``) and exit 2; neve
 
 from __future__ import annotations
 
-import importlib
 import sys
 
+from ._dispatch import dispatch
 from .errors import ResilientTemplatesError
 
 COMMANDS = {
@@ -19,29 +19,15 @@ COMMANDS = {
 }
 
 
-def usage() -> str:
-    lines = ["usage: resilient-templates COMMAND [ARGS...]", "", "commands:"]
-    lines += [f"  {name:<9} {help_}" for name, (_, help_) in COMMANDS.items()]
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help"):
-        print(usage())
-        return 0 if argv else 2
-    if argv[0] == "--version":
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["--version"]:
         from . import __version__
 
         print(__version__)
         return 0
-    command = argv[0]
-    if command not in COMMANDS:
-        print(f"resilient-templates: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
-        return 2
     try:
-        module = importlib.import_module(COMMANDS[command][0])
-        return int(module.run(argv) or 0)
+        return dispatch("resilient-templates", COMMANDS, args)
     except ResilientTemplatesError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

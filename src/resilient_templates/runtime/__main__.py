@@ -15,8 +15,7 @@ Exit codes (documented in README.md):
 
 from __future__ import annotations
 
-import importlib
-import sys
+from .._dispatch import dispatch
 
 COMMANDS = {
     "analyze": ("resilient_templates.runtime.analysis.cli", "classify a failure and print a FailureAnalysis"),
@@ -28,23 +27,8 @@ COMMANDS = {
 }
 
 
-def usage() -> str:
-    lines = ["usage: resilient-runtime COMMAND [ARGS...]", "", "commands:"]
-    lines += [f"  {name:<9} {help_}" for name, (_, help_) in COMMANDS.items()]
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help"):
-        print(usage())
-        return 0 if argv else 2
-    command = argv[0]
-    if command not in COMMANDS:
-        print(f"resilient-runtime: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
-        return 2
-    module = importlib.import_module(COMMANDS[command][0])
-    return int(module.run(argv) or 0)
+    return dispatch("resilient-runtime", COMMANDS, argv)
 
 
 if __name__ == "__main__":
