@@ -104,3 +104,12 @@ def test_runtime_taxonomy_import_does_not_load_the_whole_policy_core():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "['resilient_templates.policy.taxonomy']"
+
+
+def test_test_file_basenames_are_unique():
+    """pytest's default import mode needs unique test-module basenames (collisions abort CI)."""
+    from collections import Counter
+
+    tests = Path(__file__).resolve().parent
+    names = Counter(p.name for p in tests.rglob("test_*.py"))
+    assert [name for name, count in names.items() if count > 1] == []
