@@ -90,37 +90,29 @@ class ProjectConfig:
         table = self._retry.get(stage)
         if table is None:
             return default
-        problems: list[ConfigError] = []
-        retry = build_retry(
-            RetryTable.model_validate(dict(table.raw)).given(),
-            dict(table.raw),
-            base=default,
-            key_of=table.key_of,
-            file=self.source,
-            problems=problems,
-            latest=table.latest,
+        raw = dict(table.raw)
+        return self._build(
+            table, lambda **kw: build_retry(RetryTable.model_validate(raw).given(), raw, **kw), default
         )
-        raise_all(problems)
-        assert retry is not None
-        return retry
 
     def resources_for(self, stage: str, default: Resources) -> Resources:
         """``default`` overridden by ``[resources.<stage>]``, validated."""
         table = self._resources.get(stage)
         if table is None:
             return default
+        given = ResourcesTable.model_validate(dict(table.raw)).given()
+        return self._build(table, lambda **kw: build_resources(given, **kw), default)
+
+    def _build(self, table: _StageTable, builder: Any, default: Any) -> Any:
+        """Run a table builder against ``default``; every problem is raised at once."""
         problems: list[ConfigError] = []
-        resources = build_resources(
-            ResourcesTable.model_validate(dict(table.raw)).given(),
-            base=default,
-            key_of=table.key_of,
-            file=self.source,
-            problems=problems,
+        built = builder(
+            base=default, key_of=table.key_of, file=self.source, problems=problems,
             latest=table.latest,
-        )
+        )  # fmt: skip
         raise_all(problems)
-        assert resources is not None
-        return resources
+        assert built is not None
+        return built
 
 
 def load_config(
